@@ -1,0 +1,9 @@
+"""CLI commands: knowledge (placeholder until its area lands)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to ``app``."""

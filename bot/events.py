@@ -1,0 +1,106 @@
+"""What goes into the conversation service and what comes out of it, surface-agnostic.
+
+A surface (terminal, Slack) turns what a person did into an ``Inbound`` and renders the stream
+of ``Event``s the service yields: text deltas while the model writes, tool activity, citations,
+approval requests, a final answer, or an error that carries an error id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a person, with where it came from."""
+
+    user: str
+    channel: str
+    thread: str
+    text: str
+    surface: Literal["terminal", "slack", "cli", "test"] = "terminal"
+    event_id: str | None = None  # the surface's id of this delivery, for de-duplication
+
+    @property
+    def conversation_id(self) -> str:
+        """One conversation per channel + thread: the key of thread memory."""
+        return f"{self.channel}:{self.thread}"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a piece of an answer came from."""
+
+    title: str
+    path: str
+    section: str = ""
+    page: int | None = None
+
+    def label(self) -> str:
+        where = f" › {self.section}" if self.section else ""
+        page = f" (p. {self.page})" if self.page else ""
+        return f"{self.title}{where}{page}"
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of the answer as the model writes it."""
+
+    text: str
+    kind: Literal["text_delta"] = "text_delta"
+
+
+@dataclass(frozen=True)
+class ToolActivity:
+    """The agent is using a tool (e.g. "searching the expense policy...")."""
+
+    tool: str
+    message: str
+    kind: Literal["tool_activity"] = "tool_activity"
+
+
+@dataclass(frozen=True)
+class CitationEvent:
+    """Documents the answer relies on."""
+
+    citations: tuple[Citation, ...]
+    kind: Literal["citation"] = "citation"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """A side effect waits for a human: show it with Approve / Edit / Reject."""
+
+    action_id: str
+    tool: str
+    summary: str  # what will happen, in plain words
+    arguments: dict[str, Any]
+    requester: str
+    expires_at: str  # ISO 8601, UTC
+    approvers: tuple[str, ...] = ()  # user ids allowed to decide; empty: the requester
+    role: str | None = None  # a role that must approve (e.g. "manager"), if any
+    citations: tuple[Citation, ...] = ()
+    kind: Literal["approval_request"] = "approval_request"
+
+
+@dataclass(frozen=True)
+class Final:
+    """The complete answer of this turn."""
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)  # structured result, e.g. a form listing
+    kind: Literal["final"] = "final"
+
+
+@dataclass(frozen=True)
+class Error:
+    """Something failed; ``message`` is short and true, the log has the traceback under ``error_id``."""
+
+    message: str
+    error_id: str
+    kind: Literal["error"] = "error"
+
+
+Event = TextDelta | ToolActivity | CitationEvent | ApprovalRequest | Final | Error

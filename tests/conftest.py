@@ -1,0 +1,73 @@
+"""Shared fixtures: an isolated workspace and data dir per test, and no real model by default.
+
+Tests never load the real language model unless they are marked ``real_model`` (pydantic-ai's
+``ALLOW_MODEL_REQUESTS`` idea): the guard lives in ``bot.llm.loading`` and this fixture sets it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.config import DEFAULT_WORKSPACE, Settings
+
+# Nothing in the suite may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Keep a test run from picking up a developer's .env or RPA_ variables.
+for _name in [n for n in os.environ if n.startswith("RPA_") or n.startswith("SLACK_")]:
+    del os.environ[_name]
+
+
+@pytest.fixture(autouse=True)
+def _model_loading_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forbid loading real model weights unless the test is marked ``real_model``."""
+    try:
+        from bot.llm import loading
+    except ImportError:  # the runtime is not importable: nothing to guard
+        return
+    allowed = request.node.get_closest_marker("real_model") is not None
+    monkeypatch.setattr(loading, "ALLOW_MODEL_LOADS", allowed)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A private copy of the demo workspace (tests may write its sheets)."""
+    target = tmp_path / "workspace"
+    shutil.copytree(DEFAULT_WORKSPACE, target)
+    return target
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(workspace: Path, data_dir: Path) -> Settings:
+    """Settings for a test: private workspace and data dir, no .env file, no Slack."""
+    return Settings(_env_file=None, workspace=workspace, data_dir=data_dir)  # type: ignore[call-arg]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip GPU tests cleanly where there is no CUDA device."""
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)
