@@ -20,7 +20,14 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+# Shared command groups that several areas add to (`rpa-agent bench model`, `eval retrieval`, ...).
+bench_app = typer.Typer(help="Measure speed: model, retrieval, slack, e2e, all.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure quality: retrieval, agent.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(eval_app, name="eval")
+
 _settings: Settings | None = None
+_registered = False
 
 
 def settings() -> Settings:
@@ -41,17 +48,21 @@ def settings() -> Settings:
     return _settings
 
 
-def _register_all() -> None:
-    from bot.cli_parts import knowledge, model, ops, tools_cmds
+def get_app() -> typer.Typer:
+    """The app with every area's commands registered (once); tests call this too."""
+    global _registered
+    if not _registered:
+        from bot.cli_parts import knowledge, model, ops, tools_cmds
 
-    for part in (model, knowledge, tools_cmds, ops):
-        part.register(app)
+        for part in (model, knowledge, tools_cmds, ops):
+            part.register(app)
+        _registered = True
+    return app
 
 
 def main() -> None:
     """Console-script entry point."""
-    _register_all()
-    app()
+    get_app()()
 
 
 if __name__ == "__main__":

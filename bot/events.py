@@ -7,8 +7,9 @@ approval requests, a final answer, or an error that carries an error id.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,34 @@ class Error:
 
 
 Event = TextDelta | ToolActivity | CitationEvent | ApprovalRequest | Final | Error
+
+
+class ConversationService(Protocol):
+    """What a surface needs from the conversation service (``bot/service.py`` implements it).
+
+    Every method returns an async stream of events; none of them raises for a problem a
+    person caused: those arrive as ``Error`` or ``Final`` events.
+    """
+
+    def handle(self, inbound: Inbound) -> AsyncIterator[Event]:
+        """A message for the agent (model-backed)."""
+        ...
+
+    def command(self, inbound: Inbound, name: str, argument: str) -> AsyncIterator[Event]:
+        """A model-free command: docs, forms, form, run, status, approvals, approve, reject, help."""
+        ...
+
+    def decide(
+        self,
+        action_id: str,
+        user: str,
+        decision: Literal["approve", "reject"],
+        arguments: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Event]:
+        """A person approves (optionally with edited arguments) or rejects a pending action."""
+        ...
+
+    def submit_form(self, inbound: Inbound, form: str, values: dict[str, Any]) -> AsyncIterator[Event]:
+        """A form filled by a person (e.g. in a Slack modal); validation errors come back as
+        ``Error``-free ``Final`` with ``data={"errors": {field: message}}``."""
+        ...
