@@ -1,0 +1,271 @@
+"""Pending actions: side effects that wait for a human, bound to their exact arguments.
+
+The model never holds the keys. A write or external tool call (or a process step that needs a
+role's approval) becomes a ``PendingAction`` row with the canonical JSON of its arguments and
+their hash. A decision is accepted once, only from a permitted approver, only before expiry,
+and only for the arguments it was shown (an edit stores a new argument set, and that set is
+what runs). Execution is claimed in a transaction (``approved -> executing``) so it happens
+once; ``recoverable()`` lists what a crash left approved or executing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from memory.db import Database
+from memory.errors import ApprovalError, NotFound
+
+Status = Literal["pending", "approved", "executing", "done", "failed", "rejected", "expired", "unknown"]
+Decision = Literal["approve", "reject"]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation an approval is bound to (sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def args_hash(arguments: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(arguments).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PendingAction:
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    args_hash: str
+    summary: str
+    requester: str
+    channel: str
+    thread: str
+    role: str | None
+    citations: list[dict[str, Any]]
+    run_id: str | None
+    step_id: str | None
+    status: Status
+    created_at: str
+    expires_at: str
+    decided_by: str | None = None
+    decided_at: str | None = None
+    edited: bool = False
+    result: Any = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def expired(self) -> bool:
+        return self.status == "pending" and self.expires_at < now_iso()
+
+
+def _row_to_action(row: Any) -> PendingAction:
+    return PendingAction(
+        id=row["id"],
+        tool=row["tool"],
+        arguments=json.loads(row["arguments"]),
+        args_hash=row["args_hash"],
+        summary=row["summary"],
+        requester=row["requester"],
+        channel=row["channel"],
+        thread=row["thread"],
+        role=row["role"],
+        citations=json.loads(row["citations"]),
+        run_id=row["run_id"],
+        step_id=row["step_id"],
+        status=row["status"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+        edited=bool(row["edited"]),
+        result=json.loads(row["result"]) if row["result"] else None,
+        error=row["error"],
+    )
+
+
+class ApprovalStore:
+    """Create, decide, claim and finish pending actions in the state database."""
+
+    def __init__(self, db: Database, ttl: timedelta = timedelta(hours=24)) -> None:
+        self.db = db
+        self.ttl = ttl
+
+    # ---- creating and reading ------------------------------------------------------------
+    def create(
+        self,
+        *,
+        tool: str,
+        arguments: dict[str, Any],
+        summary: str,
+        requester: str,
+        channel: str = "",
+        thread: str = "",
+        role: str | None = None,
+        citations: Iterable[dict[str, Any]] = (),
+        run_id: str | None = None,
+        step_id: str | None = None,
+    ) -> PendingAction:
+        action_id = f"A-{secrets.token_hex(4)}"
+        created = datetime.now(UTC)
+        expires = (created + self.ttl).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO pending_actions (id, tool, arguments, args_hash, summary, requester,"
+                " channel, thread, role, citations, run_id, step_id, status, created_at, expires_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'pending', ?, ?)",
+                (
+                    action_id, tool, canonical_json(arguments), args_hash(arguments), summary,
+                    requester, channel, thread, role, canonical_json(list(citations)),
+                    run_id, step_id, created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), expires,
+                ),
+            )
+        return self.get(action_id)
+
+    def get(self, action_id: str) -> PendingAction:
+        with self.db.reading() as conn:
+            row = conn.execute("SELECT * FROM pending_actions WHERE id = ?", (action_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no pending action {action_id!r}")
+        return _row_to_action(row)
+
+    def list(
+        self,
+        *,
+        status: Iterable[str] | None = None,
+        channel: str | None = None,
+        thread: str | None = None,
+        limit: int = 50,
+    ) -> list[PendingAction]:
+        sql, params = "SELECT * FROM pending_actions WHERE 1=1", []
+        if status is not None:
+            wanted = list(status)
+            sql += f" AND status IN ({','.join('?' * len(wanted))})"
+            params += wanted
+        if channel is not None:
+            sql += " AND channel = ?"
+            params.append(channel)
+        if thread is not None:
+            sql += " AND thread = ?"
+            params.append(thread)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        params.append(limit)
+        with self.db.reading() as conn:
+            return [_row_to_action(r) for r in conn.execute(sql, params).fetchall()]
+
+    def may_decide(self, action: PendingAction, user: str, user_roles: Iterable[str]) -> bool:
+        """The requester decides their own actions; an action that needs a role needs that role."""
+        if action.role:
+            return action.role in set(user_roles)
+        return user == action.requester or "admin" in set(user_roles)
+
+    # ---- deciding ----------------------------------------------------------------------
+    def decide(
+        self,
+        action_id: str,
+        user: str,
+        decision: Decision,
+        *,
+        user_roles: Iterable[str] = (),
+        arguments: dict[str, Any] | None = None,
+        expected_hash: str | None = None,
+    ) -> PendingAction:
+        """Approve (optionally with edited arguments) or reject, once. Refusals are logged."""
+        roles = list(user_roles)
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM pending_actions WHERE id = ?", (action_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no pending action {action_id!r}")
+            action = _row_to_action(row)
+            reason = self._refusal(action, user, roles, expected_hash)
+            if reason:
+                self._log(conn, action_id, user, decision, False, reason)
+                if reason.startswith("expired"):
+                    conn.execute("UPDATE pending_actions SET status='expired' WHERE id=?", (action_id,))
+                # The refusal must be recorded even though the caller sees an error.
+                conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                raise ApprovalError(reason)
+            new_args = action.arguments if arguments is None else arguments
+            edited = arguments is not None and canonical_json(arguments) != canonical_json(action.arguments)
+            status = "approved" if decision == "approve" else "rejected"
+            conn.execute(
+                "UPDATE pending_actions SET status=?, decided_by=?, decided_at=?, arguments=?,"
+                " args_hash=?, edited=? WHERE id=? AND status='pending'",
+                (status, user, now_iso(), canonical_json(new_args), args_hash(new_args), int(edited), action_id),
+            )
+            self._log(conn, action_id, user, decision, True, "edited" if edited else "")
+        return self.get(action_id)
+
+    def _refusal(
+        self, action: PendingAction, user: str, roles: list[str], expected_hash: str | None
+    ) -> str:
+        if action.status != "pending":
+            who = f" by {action.decided_by}" if action.decided_by else ""
+            return f"action {action.id} was already {action.status}{who}"
+        if action.expires_at < now_iso():
+            return f"expired: action {action.id} expired at {action.expires_at}"
+        if not self.may_decide(action, user, roles):
+            needed = f"the {action.role!r} role" if action.role else f"the requester ({action.requester})"
+            return f"{user} may not decide action {action.id}: it needs {needed}"
+        if expected_hash is not None and expected_hash != action.args_hash:
+            return f"action {action.id} changed since it was shown; look at it again"
+        return ""
+
+    def _log(self, conn: Any, action_id: str, user: str, decision: str, accepted: bool, reason: str) -> None:
+        conn.execute(
+            "INSERT INTO approval_log (action_id, user, decision, accepted, reason, at) VALUES (?,?,?,?,?,?)",
+            (action_id, user, decision, int(accepted), reason, now_iso()),
+        )
+
+    def decisions(self, action_id: str) -> list[dict[str, Any]]:
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT * FROM approval_log WHERE action_id=? ORDER BY seq", (action_id,)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    # ---- executing exactly once ----------------------------------------------------------
+    def claim(self, action_id: str, *, recovering: bool = False) -> PendingAction | None:
+        """Move ``approved -> executing``; None when someone else already claimed it.
+
+        With ``recovering`` an action left ``executing`` by a crash is claimed again: its tool
+        runs with the action id as idempotency key, so a repeat is recognised downstream.
+        """
+        allowed = ("approved", "executing") if recovering else ("approved",)
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE pending_actions SET status='executing' WHERE id=? AND status IN ({','.join('?' * len(allowed))})",
+                (action_id, *allowed),
+            )
+            if cur.rowcount != 1:
+                return None
+        return self.get(action_id)
+
+    def finish(self, action_id: str, *, ok: bool, result: Any = None, error: str | None = None) -> PendingAction:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE pending_actions SET status=?, result=?, error=?, finished_at=? WHERE id=?",
+                ("done" if ok else "failed", canonical_json(result), error, now_iso(), action_id),
+            )
+        return self.get(action_id)
+
+    def recoverable(self) -> list[PendingAction]:
+        """Actions a crash interrupted: approved but not run, or running when the process died."""
+        return self.list(status=("approved", "executing"), limit=1000)
+
+    def expire_overdue(self) -> int:
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE pending_actions SET status='expired' WHERE status='pending' AND expires_at < ?",
+                (now_iso(),),
+            )
+            return cur.rowcount
