@@ -1,0 +1,225 @@
+"""The outbox table: one row per outgoing message, moved through its states exactly once.
+
+States: ``pending`` (due at ``next_attempt_at``) -> ``sending`` (claimed by one worker) ->
+``sent`` | ``pending`` again (a retryable failure, with backoff) | ``failed`` (permanent, or
+out of attempts) | ``unknown`` (the server may have the message: the data went out and no
+answer came back). ``unknown`` is never retried by a worker; only a person can requeue it
+(``rpa-agent outbox --retry ID``). A claim is a transaction, so two workers never send the
+same row; a claim left ``sending`` by a crashed worker becomes ``unknown`` too.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from memory.db import Database
+from memory.errors import NotFound
+
+OutboxStatus = Literal["pending", "sending", "sent", "unknown", "failed"]
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_iso() -> str:
+    return iso(datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: str
+    idempotency_key: str
+    message_id: str
+    sender: str
+    recipients: list[str]
+    subject: str
+    raw: str
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: str
+    last_error: str | None
+    delivered_to: str | None
+    created_by: str
+    draft_id: str | None
+    created_at: str
+    updated_at: str
+    sent_at: str | None
+    created: bool = True  # False when enqueue found an earlier row with the same key
+
+
+class OutboxStore:
+    """Rows of the ``outbox`` table and their state transitions."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def enqueue(
+        self,
+        *,
+        idempotency_key: str,
+        message_id: str,
+        sender: str,
+        recipients: list[str],
+        subject: str,
+        raw: str,
+        created_by: str,
+        draft_id: str | None = None,
+    ) -> OutboxMessage:
+        """Add a message (or return the row already stored under this idempotency key)."""
+        now = now_iso()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT * FROM outbox WHERE idempotency_key = ?", (idempotency_key,)
+            ).fetchone()
+            if row:
+                return _message(row, created=False)
+            msg_id = f"M-{secrets.token_hex(5)}"
+            conn.execute(
+                "INSERT INTO outbox (id, idempotency_key, message_id, sender, recipients, subject,"
+                " raw, status, attempts, next_attempt_at, created_by, draft_id, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
+                (
+                    msg_id, idempotency_key, message_id, sender, json.dumps(recipients), subject,
+                    raw, now, created_by, draft_id, now, now,
+                ),
+            )  # fmt: skip
+            row = conn.execute("SELECT * FROM outbox WHERE id = ?", (msg_id,)).fetchone()
+        return _message(row)
+
+    def get(self, message_id: str) -> OutboxMessage:
+        with self.db.reading() as conn:
+            row = conn.execute(
+                "SELECT * FROM outbox WHERE id = ?", (message_id.strip(),)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no outbox message with id {message_id!r}")
+        return _message(row)
+
+    def list(self, *, status: str | None = None, limit: int = 50) -> list[OutboxMessage]:
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        sql = f"SELECT * FROM outbox {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+        with self.db.reading() as conn:
+            rows = conn.execute(sql, (*params, max(1, limit))).fetchall()
+        return [_message(r) for r in rows]
+
+    def claim(self, message_id: str) -> OutboxMessage | None:
+        """Claim one pending message now (due or not); None when it is not pending."""
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET status = 'sending', claimed_at = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'pending'",
+                (now_iso(), now_iso(), message_id),
+            )
+            if cur.rowcount == 0:
+                return None
+            row = conn.execute("SELECT * FROM outbox WHERE id = ?", (message_id,)).fetchone()
+        return _message(row)
+
+    def claim_due(self, *, limit: int = 20, now: datetime | None = None) -> list[OutboxMessage]:
+        """Claim up to ``limit`` pending messages whose next attempt is due."""
+        moment = iso(now or datetime.now(UTC))
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at LIMIT ?",
+                (moment, limit),
+            ).fetchall()
+            ids = [r["id"] for r in rows]
+            for msg_id in ids:
+                conn.execute(
+                    "UPDATE outbox SET status = 'sending', claimed_at = ?, updated_at = ? WHERE id = ?",
+                    (moment, moment, msg_id),
+                )
+            claimed = [
+                conn.execute("SELECT * FROM outbox WHERE id = ?", (i,)).fetchone() for i in ids
+            ]
+        return [_message(r) for r in claimed]
+
+    def mark_sent(self, message_id: str, delivered_to: str) -> OutboxMessage:
+        return self._finish(message_id, "sent", delivered_to=delivered_to, sent=True)
+
+    def mark_unknown(self, message_id: str, error: str) -> OutboxMessage:
+        return self._finish(message_id, "unknown", error=error)
+
+    def mark_failed(self, message_id: str, error: str) -> OutboxMessage:
+        return self._finish(message_id, "failed", error=error)
+
+    def mark_retry(self, message_id: str, error: str, next_attempt: datetime) -> OutboxMessage:
+        """Back to ``pending`` after a failure that left the message undelivered."""
+        return self._finish(message_id, "pending", error=error, next_attempt=iso(next_attempt))
+
+    def _finish(
+        self,
+        message_id: str,
+        status: OutboxStatus,
+        *,
+        error: str | None = None,
+        delivered_to: str | None = None,
+        sent: bool = False,
+        next_attempt: str | None = None,
+    ) -> OutboxMessage:
+        now = now_iso()
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?,"
+                " delivered_to = COALESCE(?, delivered_to), sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
+                " next_attempt_at = COALESCE(?, next_attempt_at), claimed_at = NULL, updated_at = ?"
+                " WHERE id = ? AND status = 'sending'",
+                (status, error, delivered_to, int(sent), now, next_attempt, now, message_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"outbox message {message_id!r} is not being sent")
+        return self.get(message_id)
+
+    def expire_stale_claims(self, older_than: timedelta) -> int:
+        """Claims left ``sending`` longer than this (a crashed worker) become ``unknown``."""
+        cutoff = iso(datetime.now(UTC) - older_than)
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET status = 'unknown', claimed_at = NULL, updated_at = ?,"
+                " last_error = 'the sending worker stopped before recording the outcome'"
+                " WHERE status = 'sending' AND claimed_at < ?",
+                (now_iso(), cutoff),
+            )
+            return cur.rowcount
+
+    def requeue(self, message_id: str) -> OutboxMessage:
+        """A person's decision: send an ``unknown`` or ``failed`` message again, now."""
+        now = now_iso()
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?"
+                " WHERE id = ? AND status IN ('unknown', 'failed', 'pending')",
+                (now, now, message_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"outbox message {message_id!r} is not unknown, failed or pending")
+        return self.get(message_id)
+
+
+def _message(row: Any, *, created: bool = True) -> OutboxMessage:
+    return OutboxMessage(
+        id=row["id"],
+        idempotency_key=row["idempotency_key"],
+        message_id=row["message_id"],
+        sender=row["sender"],
+        recipients=json.loads(row["recipients"]),
+        subject=row["subject"],
+        raw=row["raw"],
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        delivered_to=row["delivered_to"],
+        created_by=row["created_by"],
+        draft_id=row["draft_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        sent_at=row["sent_at"],
+        created=created,
+    )
