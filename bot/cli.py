@@ -21,7 +21,9 @@ app = typer.Typer(
 )
 
 # Shared command groups that several areas add to (`rpa-agent bench model`, `eval retrieval`, ...).
-bench_app = typer.Typer(help="Measure speed: model, retrieval, slack, e2e, all.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Measure speed: model, retrieval, slack, e2e, all.", no_args_is_help=True
+)
 eval_app = typer.Typer(help="Measure quality: retrieval, agent.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")

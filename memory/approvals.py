@@ -21,7 +21,9 @@ from typing import Any, Literal
 from memory.db import Database
 from memory.errors import ApprovalError, NotFound
 
-Status = Literal["pending", "approved", "executing", "done", "failed", "rejected", "expired", "unknown"]
+Status = Literal[
+    "pending", "approved", "executing", "done", "failed", "rejected", "expired", "unknown"
+]
 Decision = Literal["approve", "reject"]
 
 
@@ -123,16 +125,29 @@ class ApprovalStore:
                 " channel, thread, role, citations, run_id, step_id, status, created_at, expires_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'pending', ?, ?)",
                 (
-                    action_id, tool, canonical_json(arguments), args_hash(arguments), summary,
-                    requester, channel, thread, role, canonical_json(list(citations)),
-                    run_id, step_id, created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), expires,
+                    action_id,
+                    tool,
+                    canonical_json(arguments),
+                    args_hash(arguments),
+                    summary,
+                    requester,
+                    channel,
+                    thread,
+                    role,
+                    canonical_json(list(citations)),
+                    run_id,
+                    step_id,
+                    created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    expires,
                 ),
             )
         return self.get(action_id)
 
     def get(self, action_id: str) -> PendingAction:
         with self.db.reading() as conn:
-            row = conn.execute("SELECT * FROM pending_actions WHERE id = ?", (action_id,)).fetchone()
+            row = conn.execute(
+                "SELECT * FROM pending_actions WHERE id = ?", (action_id,)
+            ).fetchone()
         if row is None:
             raise NotFound(f"no pending action {action_id!r}")
         return _row_to_action(row)
@@ -181,7 +196,9 @@ class ApprovalStore:
         """Approve (optionally with edited arguments) or reject, once. Refusals are logged."""
         roles = list(user_roles)
         with self.db.transaction() as conn:
-            row = conn.execute("SELECT * FROM pending_actions WHERE id = ?", (action_id,)).fetchone()
+            row = conn.execute(
+                "SELECT * FROM pending_actions WHERE id = ?", (action_id,)
+            ).fetchone()
             if row is None:
                 raise NotFound(f"no pending action {action_id!r}")
             action = _row_to_action(row)
@@ -189,18 +206,30 @@ class ApprovalStore:
             if reason:
                 self._log(conn, action_id, user, decision, False, reason)
                 if reason.startswith("expired"):
-                    conn.execute("UPDATE pending_actions SET status='expired' WHERE id=?", (action_id,))
+                    conn.execute(
+                        "UPDATE pending_actions SET status='expired' WHERE id=?", (action_id,)
+                    )
                 # The refusal must be recorded even though the caller sees an error.
                 conn.execute("COMMIT")
                 conn.execute("BEGIN IMMEDIATE")
                 raise ApprovalError(reason)
             new_args = action.arguments if arguments is None else arguments
-            edited = arguments is not None and canonical_json(arguments) != canonical_json(action.arguments)
+            edited = arguments is not None and canonical_json(arguments) != canonical_json(
+                action.arguments
+            )
             status = "approved" if decision == "approve" else "rejected"
             conn.execute(
                 "UPDATE pending_actions SET status=?, decided_by=?, decided_at=?, arguments=?,"
                 " args_hash=?, edited=? WHERE id=? AND status='pending'",
-                (status, user, now_iso(), canonical_json(new_args), args_hash(new_args), int(edited), action_id),
+                (
+                    status,
+                    user,
+                    now_iso(),
+                    canonical_json(new_args),
+                    args_hash(new_args),
+                    int(edited),
+                    action_id,
+                ),
             )
             self._log(conn, action_id, user, decision, True, "edited" if edited else "")
         return self.get(action_id)
@@ -214,13 +243,19 @@ class ApprovalStore:
         if action.expires_at < now_iso():
             return f"expired: action {action.id} expired at {action.expires_at}"
         if not self.may_decide(action, user, roles):
-            needed = f"the {action.role!r} role" if action.role else f"the requester ({action.requester})"
+            needed = (
+                f"the {action.role!r} role"
+                if action.role
+                else f"the requester ({action.requester})"
+            )
             return f"{user} may not decide action {action.id}: it needs {needed}"
         if expected_hash is not None and expected_hash != action.args_hash:
             return f"action {action.id} changed since it was shown; look at it again"
         return ""
 
-    def _log(self, conn: Any, action_id: str, user: str, decision: str, accepted: bool, reason: str) -> None:
+    def _log(
+        self, conn: Any, action_id: str, user: str, decision: str, accepted: bool, reason: str
+    ) -> None:
         conn.execute(
             "INSERT INTO approval_log (action_id, user, decision, accepted, reason, at) VALUES (?,?,?,?,?,?)",
             (action_id, user, decision, int(accepted), reason, now_iso()),
@@ -250,7 +285,9 @@ class ApprovalStore:
                 return None
         return self.get(action_id)
 
-    def finish(self, action_id: str, *, ok: bool, result: Any = None, error: str | None = None) -> PendingAction:
+    def finish(
+        self, action_id: str, *, ok: bool, result: Any = None, error: str | None = None
+    ) -> PendingAction:
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE pending_actions SET status=?, result=?, error=?, finished_at=? WHERE id=?",

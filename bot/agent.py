@@ -1,0 +1,202 @@
+"""The LangChain agent: model + tools + system prompt + thread memory + the approval gate.
+
+One turn = one ``create_agent`` graph run over the conversation's checkpointed messages
+(LangGraph ``SqliteSaver`` on the state database, so a restart keeps every thread). The graph
+is compiled per turn because its tools are bound to the caller (``ToolContext``): compiling
+costs milliseconds, the model and the checkpointer are shared.
+
+Tools that need approval never run inside the agent: the registry hands them to ``gate``,
+which stores a ``PendingAction`` and tells the model it waits for a person.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from langchain.agents import create_agent
+from langchain.agents.middleware.types import AgentMiddleware, ModelRequest, ModelResponse
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+)
+from langchain_core.messages.utils import count_tokens_approximately, trim_messages
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from prompts import render_prompt
+
+log = logging.getLogger(__name__)
+
+# Room left in the context window for the system prompt, tool schemas and the answer.
+_RESERVED_TOKENS = 1536
+
+
+class TrimHistory(AgentMiddleware):
+    """Keep the prompt inside the model's context window: drop the oldest turns first.
+
+    The checkpoint keeps the whole thread; only what the model sees is trimmed, always
+    starting on a person's message so tool results are never orphaned from their call.
+    """
+
+    def __init__(self, max_tokens: int) -> None:
+        super().__init__()
+        self.max_tokens = max(256, max_tokens)
+
+    def _trim(self, request: ModelRequest) -> ModelRequest:
+        messages = trim_messages(
+            request.messages,
+            max_tokens=self.max_tokens,
+            token_counter=count_tokens_approximately,
+            strategy="last",
+            start_on="human",
+        )
+        if not messages and request.messages:  # one huge message: keep at least the last one
+            messages = [request.messages[-1]]
+        return request.override(messages=messages)
+
+    def wrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        return handler(self._trim(request))
+
+    async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse:
+        return await handler(self._trim(request))
+
+
+def open_checkpointer(path: str) -> SqliteSaver:
+    """Thread memory on the state database file (its own tables, WAL like the rest)."""
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
+    conn.execute("PRAGMA journal_mode=WAL")
+    saver = SqliteSaver(conn)
+    saver.setup()
+    return saver
+
+
+def data_block(text: str) -> str:
+    """Delimit text that is data, never instructions (documents, tool results, other users)."""
+    return f"<data>\n{text.replace('</data>', '</ data>')}\n</data>"
+
+
+@dataclass
+class TurnResult:
+    """What one agent turn produced, besides the streamed events."""
+
+    text: str = ""
+    tool_messages: list[ToolMessage] = field(default_factory=list)
+
+
+class Agent:
+    """Runs turns of one conversation at a time over a shared model and checkpointer."""
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        checkpointer: SqliteSaver,
+        *,
+        company: str = "Acme Industrial Supplies",
+        context_window: int = 8192,
+        max_model_calls: int = 6,
+    ) -> None:
+        self.model = model
+        self.checkpointer = checkpointer
+        self.company = company
+        self.context_window = context_window
+        self.max_model_calls = max_model_calls
+
+    def system_prompt(self, user: str, roles: list[str], tools: list[Any]) -> str:
+        described = [
+            {
+                "name": t.name,
+                "description": (t.description or "").strip().splitlines()[0]
+                if t.description
+                else "",
+                "needs_approval": bool((t.metadata or {}).get("needs_approval")),
+            }
+            for t in tools
+        ]
+        return render_prompt(
+            "system.md",
+            company=self.company,
+            today=date.today().isoformat(),
+            user=user,
+            roles=", ".join(roles),
+            tools=described,
+        )
+
+    def graph(self, tools: list[Any], system_prompt: str) -> Any:
+        budget = self.context_window - _RESERVED_TOKENS - len(system_prompt) // 3
+        return create_agent(
+            self.model,
+            tools,
+            system_prompt=system_prompt,
+            middleware=[TrimHistory(budget)],
+            checkpointer=self.checkpointer,
+        )
+
+    @staticmethod
+    def config(conversation_id: str, recursion_limit: int = 25) -> dict[str, Any]:
+        return {"configurable": {"thread_id": conversation_id}, "recursion_limit": recursion_limit}
+
+    def stream_turn(
+        self, conversation_id: str, text: str, tools: list[Any], system_prompt: str
+    ) -> Iterator[tuple[str, Any]]:
+        """Yield ``("delta", str)``, ``("tool_call", dict)``, ``("tool_result", ToolMessage)``,
+        ``("final", str)`` while the agent works on one message."""
+        graph = self.graph(tools, system_prompt)
+        config = self.config(conversation_id, recursion_limit=2 * self.max_model_calls + 1)
+        final = ""
+        streamed = ""
+        for mode, payload in graph.stream(
+            {"messages": [HumanMessage(content=text)]}, config, stream_mode=["messages", "updates"]
+        ):
+            if mode == "messages":
+                chunk, meta = payload
+                if (
+                    isinstance(chunk, AIMessageChunk)
+                    and meta.get("langgraph_node") == "model"
+                    and not chunk.tool_call_chunks
+                    and isinstance(chunk.content, str)
+                    and chunk.content
+                ):
+                    streamed += chunk.content
+                    yield "delta", chunk.content
+                continue
+            for update in (payload or {}).values():
+                for message in (
+                    (update or {}).get("messages", []) if isinstance(update, dict) else []
+                ):
+                    if isinstance(message, AIMessage):
+                        for call in message.tool_calls:
+                            yield "tool_call", call
+                        if not message.tool_calls:
+                            final = (
+                                message.text if hasattr(message, "text") else str(message.content)
+                            )
+                    elif isinstance(message, ToolMessage):
+                        yield "tool_result", message
+        yield "final", final or streamed
+
+    def remember(self, conversation_id: str, note: str) -> None:
+        """Add a note (e.g. an approved action's result) to the thread's memory."""
+        graph = self.graph([], "")
+        graph.update_state(
+            self.config(conversation_id),
+            {"messages": [HumanMessage(content=note)]},
+            as_node="model",
+        )
+
+    def history(self, conversation_id: str) -> list[BaseMessage]:
+        graph = self.graph([], "")
+        state = graph.get_state(self.config(conversation_id))
+        return list((state.values or {}).get("messages", []))
+
+    def reset(self, conversation_id: str) -> None:
+        self.checkpointer.delete_thread(conversation_id)

@@ -1,0 +1,195 @@
+"""The conversation service: a message in, a stream of events out; no surface knowledge.
+
+Surfaces (terminal, Slack) call ``handle`` for a message meant for the agent, ``command`` for
+the model-free commands, ``decide`` for an approval decision and ``submit_form`` for a form a
+person filled in. Work runs on a small thread pool (the model and the tools are synchronous);
+events cross back to the caller's event loop through a queue. Messages of one conversation
+are handled in order (a lock per conversation); different conversations run side by side.
+
+Every failure that is not the person's doing is logged with its traceback under an error id
+and reaches the surface as an ``Error`` event naming that id: never silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from bot.approval_flow import ActionRunner
+from bot.commands import CommandHandler
+from bot.events import (
+    ApprovalRequest,
+    Citation,
+    CitationEvent,
+    Error,
+    Event,
+    Final,
+    Inbound,
+    TextDelta,
+    ToolActivity,
+)
+from memory.errors import RpaError, new_error_id
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[Event], None]
+_DONE = object()
+
+
+def citations_from_artifact(artifact: Any) -> list[Citation]:
+    """Citations carried by a tool result (``ToolOutput.citations`` or a dict's ``citations``)."""
+    raw = getattr(artifact, "citations", None)
+    if raw is None and isinstance(artifact, dict):
+        raw = artifact.get("citations")
+    return [Citation.from_any(item) for item in raw or []]
+
+
+class Service:
+    """Implements ``bot.events.ConversationService`` over the agent, tools and approvals."""
+
+    def __init__(
+        self,
+        *,
+        agent_factory: Callable[[], Any] | None,
+        registry: Any,
+        actions: ActionRunner,
+        commands: CommandHandler,
+        roles_of: Callable[[str], list[str]],
+        workers: int = 4,
+    ) -> None:
+        self._agent_factory = agent_factory
+        self._agent: Any = None
+        self._agent_lock = threading.Lock()
+        self.registry = registry
+        self.actions = actions
+        self.commands = commands
+        self.roles_of = roles_of
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpa-work")
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ---- the protocol ------------------------------------------------------------------
+    def handle(self, inbound: Inbound) -> AsyncIterator[Event]:
+        return self._run(inbound.conversation_id, self._agent_turn, inbound)
+
+    def command(self, inbound: Inbound, name: str, argument: str) -> AsyncIterator[Event]:
+        return self._run(inbound.conversation_id, self.commands.run, inbound, name, argument)
+
+    def decide(
+        self,
+        action_id: str,
+        user: str,
+        decision: Literal["approve", "reject"],
+        arguments: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Event]:
+        return self._run(
+            f"action:{action_id}", self.actions.decide, action_id, user, decision, arguments
+        )
+
+    def submit_form(
+        self, inbound: Inbound, form: str, values: dict[str, Any]
+    ) -> AsyncIterator[Event]:
+        return self._run(inbound.conversation_id, self.commands.submit_form, inbound, form, values)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Finish (or report) what a crash left between approval and execution."""
+        return self.actions.recover(self._remember)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---- the agent turn --------------------------------------------------------------------
+    def agent(self) -> Any:
+        """The agent, built on first use (loading the model takes a moment)."""
+        with self._agent_lock:
+            if self._agent is None:
+                if self._agent_factory is None:
+                    raise RpaError("no language model is configured; the /commands still work")
+                self._agent = self._agent_factory()
+            return self._agent
+
+    def _agent_turn(self, emit: Emit, inbound: Inbound) -> None:
+        agent = self.agent()
+        roles = self.roles_of(inbound.user)
+        ctx = self.actions.context_for(inbound, roles)
+        cited: list[Citation] = []
+
+        def gate(spec: Any, args: Any, tool_ctx: Any) -> str:
+            request = self.actions.propose(spec, args, tool_ctx, cited)
+            emit(request)
+            return self.actions.describe_for_model(request)
+
+        tools = self.registry.langchain_tools(ctx, gate)
+        system = agent.system_prompt(inbound.user, roles, tools)
+        for kind, payload in agent.stream_turn(
+            inbound.conversation_id, inbound.text, tools, system
+        ):
+            if kind == "delta":
+                emit(TextDelta(payload))
+            elif kind == "tool_call":
+                emit(ToolActivity(payload["name"], self._activity(payload["name"])))
+            elif kind == "tool_result":
+                found = [c for c in citations_from_artifact(payload.artifact) if c not in cited]
+                if found:
+                    cited.extend(found)
+                    emit(CitationEvent(tuple(found)))
+            elif kind == "final":
+                emit(Final(payload, tuple(cited)))
+
+    def _activity(self, tool: str) -> str:
+        try:
+            return str(self.registry.get(tool).activity)
+        except (KeyError, RpaError):
+            return f"using {tool}..."
+
+    def _remember(self, conversation_id: str, note: str) -> None:
+        """Put a note into a thread's memory, if the agent exists (it does after any turn)."""
+        if self._agent_factory is None:
+            return
+        try:
+            self.agent().remember(conversation_id, note)
+        except Exception:  # memory is a convenience here; the action's own record is durable
+            log.exception("could not add a note to thread %s", conversation_id)
+
+    # ---- running work off the caller's loop ---------------------------------------------------
+    def _lock_for(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    async def _run(self, key: str, work: Callable[..., None], *args: Any) -> AsyncIterator[Event]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def emit(event: Event) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        def job() -> None:
+            try:
+                with self._lock_for(key):
+                    work(emit, *args)
+            except RpaError as exc:  # a known failure: short and true, still with an id
+                error_id = new_error_id()
+                log.warning("%s: %s", error_id, exc)
+                emit(Error(str(exc), error_id))
+            except Exception as exc:
+                error_id = new_error_id()
+                log.exception("%s: unexpected failure", error_id)
+                emit(Error(f"Something went wrong ({type(exc).__name__}).", error_id))
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        future = loop.run_in_executor(self._pool, job)
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                break
+            yield item
+        await future
+
+
+__all__ = ["ApprovalRequest", "Service", "citations_from_artifact"]
