@@ -111,24 +111,15 @@ class Agent:
         self.context_window = context_window
         self.max_model_calls = max_model_calls
 
-    def system_prompt(self, user: str, roles: list[str], tools: list[Any]) -> str:
-        described = [
-            {
-                "name": t.name,
-                "description": (t.description or "").strip().splitlines()[0]
-                if t.description
-                else "",
-                "needs_approval": bool((t.metadata or {}).get("needs_approval")),
-            }
-            for t in tools
-        ]
+    def system_prompt(self, user: str, roles: list[str], tools: list[dict[str, Any]]) -> str:
+        """The system prompt for one turn; ``tools``: dicts of name, description, needs_approval."""
         return render_prompt(
             "system.md",
             company=self.company,
             today=date.today().isoformat(),
             user=user,
             roles=", ".join(roles),
-            tools=described,
+            tools=tools,
         )
 
     def graph(self, tools: list[Any], system_prompt: str) -> Any:
