@@ -1,0 +1,136 @@
+"""The Slack app: build it over a conversation service, check its tokens, run it.
+
+``create_app`` wires bolt's listeners (messages, ``/rpa``, buttons, modals) to one
+``Surface``; ``run_slack`` serves it in Socket Mode (``SLACK_APP_TOKEN``) or HTTP mode
+(``SLACK_SIGNING_SECRET``: Events API, commands and interactivity on ``/slack/events``, with
+request signatures always verified, and ``/healthz``), as ``Settings.slack_mode`` says.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.config import Settings
+from bot.events import ConversationService
+from bot.slack import actions, commands, events, forms
+from bot.slack.surface import AddDocument, Surface, log
+from bot.slack.worker import WorkQueue
+from memory.db import Database
+from memory.dedupe import DecisionCards, Dedupe, JoinedThreads
+from memory.errors import ConfigError
+
+MANIFEST = Path(__file__).with_name("manifest.yaml")
+_SURFACES: weakref.WeakKeyDictionary[App, Surface] = weakref.WeakKeyDictionary()
+
+
+def web_client(settings: Settings) -> WebClient:
+    """A Web API client with the bot token, pointed at ``Settings.slack_api_url``."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(token=token, base_url=settings.slack_api_url)
+
+
+def create_app(
+    settings: Settings,
+    service: ConversationService,
+    client: WebClient | None = None,
+    add_document: AddDocument | None = None,
+) -> App:
+    """The bolt ``App`` serving ``service``; ``client`` overrides the Web API client (tests)."""
+    client = client or web_client(settings)
+    if not client.token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set: the Slack app cannot start without it")
+    secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    )
+    db = Database(settings.state_db)
+    surface = Surface(
+        settings=settings,
+        service=service,
+        client=client,
+        queue=WorkQueue(settings.workers),
+        dedupe=Dedupe(db),
+        threads=JoinedThreads(db),
+        cards=DecisionCards(db),
+        add_document=add_document,
+    )
+    # The secret is passed even when empty so that bolt never reads the environment itself;
+    # verification stays on: Socket Mode requests are exempt, HTTP requests never are.
+    app = App(
+        client=client, signing_secret=secret, request_verification_enabled=True, name="rpa-agent"
+    )
+    for part in (events, commands, actions, forms):
+        part.register(app, surface)
+    _SURFACES[app] = surface
+    return app
+
+
+def surface_of(app: App) -> Surface:
+    """The ``Surface`` behind an app made by ``create_app`` (to close its queue, in tests)."""
+    return _SURFACES[app]
+
+
+def check_tokens(settings: Settings) -> list[str]:
+    """Problems with the configured Slack tokens, checked against Slack (empty: all good)."""
+    problems: list[str] = []
+    if settings.slack_bot_token is None:
+        return ["SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)"]
+    if settings.slack_mode is None:
+        problems.append("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+    bot = settings.slack_bot_token.get_secret_value()
+    if not bot.startswith("xoxb-"):
+        problems.append(
+            "SLACK_BOT_TOKEN does not look like a bot token (it should start with xoxb-)"
+        )
+    problems += _call_problems("SLACK_BOT_TOKEN", lambda: web_client(settings).auth_test())
+    if settings.slack_app_token is not None:
+        app_token = settings.slack_app_token.get_secret_value()
+        if not app_token.startswith("xapp-"):
+            problems.append("SLACK_APP_TOKEN does not look like an app-level token (xapp-...)")
+        client = WebClient(base_url=settings.slack_api_url)
+        problems += _call_problems(
+            "SLACK_APP_TOKEN", lambda: client.apps_connections_open(app_token=app_token)
+        )
+    return problems
+
+
+def _call_problems(name: str, call: Callable[[], object]) -> list[str]:
+    try:
+        call()
+    except SlackApiError as exc:
+        return [f"{name} was refused by Slack: {exc.response.get('error')!r}"]
+    except (SlackClientError, OSError) as exc:
+        return [f"{name} could not be checked: Slack is unreachable ({type(exc).__name__})"]
+    return []
+
+
+def run_slack(
+    settings: Settings, service: ConversationService, add_document: AddDocument | None = None
+) -> None:
+    """Serve Slack until interrupted, in the mode the configured tokens allow."""
+    mode = settings.slack_mode
+    if mode is None:
+        raise ConfigError(
+            "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode) "
+            "or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode)"
+        )
+    app = create_app(settings, service, add_document=add_document)
+    try:
+        if mode == "socket":
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            assert settings.slack_app_token is not None
+            log.info("Slack: Socket Mode")
+            SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        else:
+            from bot.slack.http import serve_forever
+
+            log.info("Slack: HTTP mode on %s:%s", settings.http_host, settings.http_port)
+            serve_forever(app, settings.http_host, settings.http_port)
+    finally:
+        surface_of(app).close()
