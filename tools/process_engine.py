@@ -1,0 +1,336 @@
+"""The process engine: starts runs, moves them step by step, and resumes them after a crash.
+
+A run's progress lives in ``memory.runs``: before a step acts, its record says ``started``;
+after, ``done`` together with what it collected. ``advance`` walks the steps and skips those
+already done, so running it again after a crash never repeats a completed step (a step cut off
+half-way is retried with the same idempotency key; see ``tools.process_steps``). An approval
+step parks the run in ``waiting_approval``; ``resume_after_decision`` continues it once a
+person decided (a rejection runs the process's ``on_reject`` steps and ends ``rejected``).
+``recover`` is called at start-up. Tests stop a run at step boundaries through the
+``on_step_applied`` / ``on_step_done`` hooks, which production leaves unset.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from memory.approvals import ApprovalStore
+from memory.errors import ConfigError, NotFound, PolicyDenied, RpaError, ToolArgumentError
+from memory.runs import ProcessRun, RunStore, StepRecord
+from tools.forms import FormDefinition, load_forms, validate_values
+from tools.process_defs import FormStep, ProcessDef, load_processes
+from tools.process_report import ProcessDescription, RunReport, describe_process
+from tools.process_steps import NotifyRequester, StepOutcome, StepRunner, scope
+from tools.registry import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+StepHook = Callable[[str, str], None]  # (run_id, step_id)
+Signal = Literal["next", "stop", "rejected"]
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """What a surface shows after a person asked to start a run."""
+
+    run_id: str | None
+    message: str
+    errors: dict[str, str] = field(default_factory=dict)
+    status: str = ""
+
+
+class ProcessEngine:
+    """Runs the workspace's processes durably over the tool registry."""
+
+    def __init__(
+        self,
+        registry: ToolRegistry,
+        runs: RunStore,
+        approvals: ApprovalStore,
+        workspace: Path,
+        *,
+        processes: Mapping[str, ProcessDef] | None = None,
+        forms: Mapping[str, FormDefinition] | None = None,
+        notify_requester: NotifyRequester | None = None,
+        on_step_applied: StepHook | None = None,
+        on_step_done: StepHook | None = None,
+    ) -> None:
+        self.runs = runs
+        self.approvals = approvals
+        self.workspace = Path(workspace)
+        self._processes = dict(processes) if processes is not None else None
+        self._forms = dict(forms) if forms is not None else None
+        self.steps = StepRunner(registry, approvals, runs, self.workspace, notify_requester)
+        self.on_step_applied = on_step_applied
+        self.on_step_done = on_step_done
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ---- definitions -------------------------------------------------------------------------
+    def definitions(self) -> dict[str, ProcessDef]:
+        """Every process of the workspace, by name (loaded once)."""
+        if self._processes is None:
+            self._processes = load_processes(self.workspace)
+        return self._processes
+
+    def forms(self) -> dict[str, FormDefinition]:
+        if self._forms is None:
+            self._forms = load_forms(self.workspace)
+        return self._forms
+
+    def definition(self, name: str) -> ProcessDef:
+        found = self.definitions().get(name.strip())
+        if found is None:
+            known = ", ".join(sorted(self.definitions())) or "none"
+            raise NotFound(f"no process named {name!r} (processes: {known})")
+        return found
+
+    def describe(self, name: str) -> ProcessDescription:
+        """What ``/run NAME`` shows: the process, its steps, and the form fields it needs."""
+        process = self.definition(name)
+        form = self.forms().get(process.form) if process.form else None
+        return describe_process(process, form)
+
+    # ---- starting ----------------------------------------------------------------------------
+    def start(
+        self,
+        name: str,
+        inputs: Mapping[str, Any],
+        *,
+        requester: str,
+        channel: str = "",
+        thread: str = "",
+        idempotency_key: str | None = None,
+    ) -> ProcessRun:
+        """Validate ``inputs`` and start a run (once per idempotency key), then advance it.
+
+        Bad inputs raise ``ToolArgumentError`` naming every bad field; nothing is stored then.
+        """
+        process = self.definition(name)
+        values = self._validated(process, inputs)
+        prefix = None if process.takes_reference_from_form else process.reference.prefix
+        run, created = self.runs.create(
+            process=process.name, prefix=prefix, digits=process.reference.digits,
+            requester=requester, values=values, channel=channel, thread=thread,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        if not created:
+            log.info("run %s already started under key %r", run.id, idempotency_key)
+        return self.advance(run.id)
+
+    def start_from_surface(
+        self,
+        name: str,
+        inputs: Mapping[str, Any],
+        *,
+        requester: str,
+        channel: str = "",
+        thread: str = "",
+        idempotency_key: str | None = None,
+    ) -> StartOutcome:
+        """``start`` for a form a person filled in: problems come back as ``errors``."""
+        try:
+            run = self.start(
+                name, inputs, requester=requester, channel=channel, thread=thread,
+                idempotency_key=idempotency_key,
+            )  # fmt: skip
+        except ToolArgumentError as exc:
+            return StartOutcome(None, str(exc), dict(exc.errors) or {"inputs": str(exc)})
+        return StartOutcome(run.id, self.report(run.id).headline(), status=run.status)
+
+    def _validated(self, process: ProcessDef, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(inputs, Mapping):
+            raise ToolArgumentError("the inputs must be a mapping of field -> value")
+        if process.form is None:
+            return dict(inputs)
+        form = self.forms().get(process.form)
+        if form is None:
+            raise ConfigError(f"process {process.name!r} names unknown form {process.form!r}")
+        clean, errors = validate_values(form, inputs)
+        if errors:
+            raise ToolArgumentError(f"the {form.title} form has problems", errors)
+        return {**clean, "_inputs": sorted(clean)}
+
+    # ---- advancing ---------------------------------------------------------------------------
+    def advance(self, run_id: str) -> ProcessRun:
+        """Run every step that is not done yet, until the run ends or waits for a person."""
+        with self._lock_for(run_id):
+            run = self.runs.get(run_id)
+            if run.status != "running":
+                return run
+            process = self.definition(run.process)
+            rejected = bool(run.values.get("_rejected"))
+            if not rejected and self._walk(process, run_id, process.steps, 0) == "stop":
+                return self.runs.get(run_id)
+            return self._finish(process, run_id)
+
+    def _finish(self, process: ProcessDef, run_id: str) -> ProcessRun:
+        run = self.runs.get(run_id)
+        if not run.values.get("_rejected"):
+            self.runs.set_status(run_id, "done", only_from=("running",))
+            return self.runs.get(run_id)
+        if self._walk(process, run_id, process.on_reject, len(process.steps)) == "stop":
+            return self.runs.get(run_id)
+        if self.runs.set_status(run_id, "rejected", only_from=("running",)):
+            who = run.values.get("rejected_by") or "nobody in time (the approval expired)"
+            self.steps.tell(run, "rejected", f"{_name(process, run)} was rejected by {who}.")
+        return self.runs.get(run_id)
+
+    def _walk(self, process: ProcessDef, run_id: str, steps: Sequence[Any], offset: int) -> Signal:
+        for position, step in enumerate(steps, start=offset):
+            signal = self._advance_step(process, run_id, position, step)
+            if signal != "next":
+                return signal
+        return "next"
+
+    def _advance_step(self, process: ProcessDef, run_id: str, position: int, step: Any) -> Signal:
+        record = self.runs.steps(run_id).get(step.id)
+        if record is not None and record.status in ("done", "skipped"):
+            return "next"
+        run = self.runs.get(run_id)
+        if run.status != "running":  # cancelled meanwhile
+            return "stop"
+        if record is not None and record.status == "waiting":
+            return self._settle_approval(process, run, step, record)
+        condition = step.condition
+        if condition is not None and not condition.evaluate(scope(run)):
+            self.runs.step_started(run_id, step.id, position)
+            self.runs.step_finished(run_id, step.id, "skipped", result={"when": step.when})
+            self._hook(self.on_step_done, run_id, step.id)
+            return "next"
+        record = self.runs.step_started(run_id, step.id, position)
+        return self._apply(process, run, step, record, position)
+
+    def _apply(
+        self, process: ProcessDef, run: ProcessRun, step: Any, record: StepRecord, position: int
+    ) -> Signal:
+        try:
+            outcome = self.steps.run(process, run, step, record)
+        except RpaError as exc:  # a broken template or sheet: the run stops and says why
+            outcome = StepOutcome("failed", error=str(exc))
+        if outcome.status == "waiting":
+            self.runs.step_finished(run.id, step.id, "waiting", action_id=outcome.action_id)
+            self.runs.set_status(run.id, "waiting_approval", only_from=("running",))
+            return "stop"
+        self._hook(self.on_step_applied, run.id, step.id)
+        if outcome.status == "failed":
+            self.runs.step_finished(run.id, step.id, "failed", result={"error": outcome.error})
+            self.runs.set_status(run.id, "failed", error=outcome.error, only_from=("running",))
+            message = f"{_name(process, run)} stopped at step {step.id!r}: {outcome.error}"
+            self.steps.tell(run, f"failed:{step.id}", message)
+            return "stop"
+        reference = None
+        if position == 0 and isinstance(step, FormStep) and process.takes_reference_from_form:
+            reference = outcome.values.get("submission_id")
+        self.runs.step_finished(
+            run.id,
+            step.id,
+            "done",
+            result=outcome.result,
+            values=outcome.values,
+            reference=reference,
+        )
+        self._hook(self.on_step_done, run.id, step.id)
+        return "next"
+
+    def _settle_approval(
+        self, process: ProcessDef, run: ProcessRun, step: Any, record: StepRecord
+    ) -> Signal:
+        action = self.approvals.get(str(record.action_id))
+        decision, by = self.steps.decision(action)
+        if decision == "pending":
+            self.runs.set_status(run.id, "waiting_approval", only_from=("running",))
+            return "stop"
+        values: dict[str, Any] = {f"{step.id}_by": by}
+        if decision == "approved":
+            values["approved_by"] = by
+        else:
+            values.update({"rejected_by": by, "_rejected": True})
+        self.runs.step_finished(
+            run.id, step.id, "done", result={"decision": decision, "by": by, "action": action.id},
+            values=values,
+        )  # fmt: skip
+        self.steps.close_action(action.id, run.id)
+        self._hook(self.on_step_done, run.id, step.id)
+        return "next" if decision == "approved" else "rejected"
+
+    # ---- approvals, recovery, cancelling -----------------------------------------------------
+    def resume_after_decision(self, action_id: str) -> ProcessRun:
+        """A person decided a process approval: continue (approved) or wind down (rejected)."""
+        action = self.approvals.get(action_id)
+        if action.run_id is None:
+            raise NotFound(f"action {action_id!r} belongs to no process run")
+        run = self.runs.get(action.run_id)
+        if run.finished:  # e.g. cancelled while the approval waited: nothing may happen now
+            self.steps.close_action(action_id, run.id)
+            return run
+        self.runs.set_status(run.id, "running", only_from=("waiting_approval",))
+        return self.advance(run.id)
+
+    def recover(self) -> list[ProcessRun]:
+        """At start-up: finish runs a crash left ``running``, and runs whose approval was decided."""
+        resumed = [
+            self.advance(run.id) for run in self.runs.list(status=("running",), limit=10_000)
+        ]
+        for run in self.runs.list(status=("waiting_approval",), limit=10_000):
+            waiting = [r for r in self.runs.steps(run.id).values() if r.status == "waiting"]
+            if waiting and waiting[0].action_id:
+                action = self.approvals.get(waiting[0].action_id)
+                if self.steps.decision(action)[0] != "pending":
+                    resumed.append(self.resume_after_decision(action.id))
+        return resumed
+
+    def cancel(self, run_id: str, user: str, roles: Iterable[str] = ()) -> ProcessRun:
+        """Stop a run that has not finished; only its requester or an admin may."""
+        run = self.runs.find(run_id)
+        if user != run.requester and "admin" not in set(roles):
+            raise PolicyDenied(f"{user} may not cancel run {run.id!r} of {run.requester}")
+        if not self.runs.set_status(run.id, "cancelled", only_from=("running", "waiting_approval")):
+            raise ToolArgumentError(f"run {run.id!r} is already {self.runs.get(run.id).status}")
+        process = self.definitions().get(run.process)
+        name = _name(process, run) if process else run.id
+        self.steps.tell(run, "cancelled", f"{name} was cancelled by {user}.")
+        return self.runs.get(run.id)
+
+    # ---- reading -----------------------------------------------------------------------------
+    def report(self, run_id: str) -> RunReport:
+        """A run with its steps, notices and the approval it waits for (id or reference)."""
+        run = self.runs.find(run_id)
+        steps = list(self.runs.steps(run.id).values())
+        waiting = next((s for s in steps if s.status == "waiting" and s.action_id), None)
+        action = self.approvals.get(str(waiting.action_id)) if waiting else None
+        process = self.definitions().get(run.process)
+        return RunReport(run, steps, self.runs.notices(run.id), action, process)
+
+    def describe_run(self, run_id: str) -> str:
+        """The run's status in a few lines (``NotFound`` for an unknown id)."""
+        return self.report(run_id).text()
+
+    def list_runs(
+        self,
+        *,
+        requester: str | None = None,
+        status: tuple[str, ...] | None = None,
+        limit: int = 50,
+    ) -> list[ProcessRun]:
+        return self.runs.list(requester=requester, status=status, limit=limit)
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _lock_for(self, run_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(run_id, threading.Lock())
+
+    @staticmethod
+    def _hook(hook: StepHook | None, run_id: str, step_id: str) -> None:
+        if hook is not None:
+            hook(run_id, step_id)
+
+
+def _name(process: ProcessDef | None, run: ProcessRun) -> str:
+    title = process.title if process else run.process
+    return f"{title} {run.reference or run.id}"
