@@ -10,6 +10,7 @@ same row; a claim left ``sending`` by a crashed worker becomes ``unknown`` too.
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets
 from dataclasses import dataclass
@@ -120,7 +121,9 @@ class OutboxStore:
             row = conn.execute("SELECT * FROM outbox WHERE id = ?", (message_id,)).fetchone()
         return _message(row)
 
-    def claim_due(self, *, limit: int = 20, now: datetime | None = None) -> list[OutboxMessage]:
+    def claim_due(
+        self, *, limit: int = 20, now: datetime | None = None
+    ) -> builtins.list[OutboxMessage]:
         """Claim up to ``limit`` pending messages whose next attempt is due."""
         moment = iso(now or datetime.now(UTC))
         with self.db.transaction() as conn:

@@ -153,7 +153,7 @@ def argument_errors(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        message = err["msg"]
+        message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             message = "is required"
         elif err["type"] == "extra_forbidden":
@@ -244,7 +244,7 @@ class ToolRegistry:
     ) -> ToolResult:
         if isinstance(exc, ToolArgumentError):
             errors = exc.errors
-            text = describe_errors(name, errors) if errors and name not in str(exc) else str(exc)
+            text = describe_errors(name, errors) if errors else f"{exc}."
             result = ToolResult(name, False, text, "invalid", errors=dict(errors))
         elif isinstance(exc, NotFound):
             result = ToolResult(name, False, f"{exc}.", "invalid")

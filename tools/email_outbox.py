@@ -1,0 +1,173 @@
+"""The outbox service: compose a message once, store it, deliver it exactly once.
+
+``Outbox.enqueue`` builds the complete RFC 5322 message (with a stable Message-ID) and stores
+it under an idempotency key; every attempt sends those same bytes. ``deliver`` tries one
+message now; ``deliver_pending`` is what a background worker and ``rpa-agent outbox`` call.
+Recipients are checked against the allowed domains before anything is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from memory.db import Database
+from memory.errors import PolicyDenied
+from memory.outbox import OutboxMessage, OutboxStore
+from tools.smtp_delivery import Delivery, SmtpConfig, file_deliver, smtp_deliver
+
+log = logging.getLogger(__name__)
+
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)$")
+
+
+def check_address(address: str, allowed_domains: Iterable[str]) -> str:
+    """The address, lower-cased; ``ValueError`` for bad syntax, ``PolicyDenied`` for a domain."""
+    value = address.strip().lower()
+    match = _ADDRESS.match(value)
+    if not match:
+        raise ValueError(f"{address!r} is not an email address")
+    allowed = [d.lower().lstrip("@") for d in allowed_domains]
+    if "*" not in allowed and match.group(1) not in allowed:
+        where = ", ".join(allowed) or "none are configured (RPA_EMAIL_ALLOWED_DOMAINS)"
+        raise PolicyDenied(f"mail may not go to {value!r}: allowed domains are {where}")
+    return value
+
+
+class Outbox:
+    """Durable outgoing mail: enqueue, deliver with retries and backoff, never twice."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        sender: str,
+        allowed_domains: Iterable[str],
+        smtp: SmtpConfig | None,
+        file_dir: Path,
+        max_attempts: int = 8,
+        backoff_base: float = 30.0,
+        backoff_cap: float = 3600.0,
+        claim_lease: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self.store = OutboxStore(db)
+        self.sender = sender
+        self.allowed_domains = list(allowed_domains)
+        self.smtp = smtp
+        self.file_dir = Path(file_dir)
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.claim_lease = claim_lease
+
+    @property
+    def target(self) -> str:
+        """Where mail goes: the SMTP server, or the folder of .eml files."""
+        return self.smtp.url if self.smtp else str(self.file_dir)
+
+    def check_recipients(self, addresses: Iterable[str]) -> list[str]:
+        return [check_address(a, self.allowed_domains) for a in addresses]
+
+    def compose(
+        self, *, to: list[str], subject: str, body: str, cc: list[str] | None = None
+    ) -> EmailMessage:
+        msg = EmailMessage(policy=SMTP)
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(to)
+        if cc:
+            msg["Cc"] = ", ".join(cc)
+        msg["Subject"] = subject
+        msg["Date"] = formatdate(localtime=False, usegmt=True)
+        msg["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or "localhost")
+        msg.set_content(body)
+        return msg
+
+    def enqueue(
+        self,
+        *,
+        to: list[str],
+        subject: str,
+        body: str,
+        created_by: str,
+        cc: list[str] | None = None,
+        idempotency_key: str | None = None,
+        draft_id: str | None = None,
+    ) -> OutboxMessage:
+        """Store one message (or return the one already stored under this key)."""
+        to, cc = self.check_recipients(to), self.check_recipients(cc or [])
+        if not to:
+            raise ValueError("a message needs at least one recipient")
+        msg = self.compose(to=to, subject=subject, body=body, cc=cc)
+        return self.store.enqueue(
+            idempotency_key=idempotency_key or f"{created_by}:{uuid.uuid4()}",
+            message_id=str(msg["Message-ID"]),
+            sender=self.sender,
+            recipients=to + cc,
+            subject=subject,
+            raw=msg.as_bytes().decode("ascii"),
+            created_by=created_by,
+            draft_id=draft_id,
+        )
+
+    def deliver(self, message_id: str) -> OutboxMessage:
+        """Try one message now if it is pending; returns its state afterwards."""
+        claimed = self.store.claim(message_id)
+        if claimed is None:
+            return self.store.get(message_id)
+        return self._attempt(claimed)
+
+    def deliver_pending(self, limit: int = 20) -> list[OutboxMessage]:
+        """Deliver every due message (a worker's loop body); stale claims become ``unknown``."""
+        stale = self.store.expire_stale_claims(self.claim_lease)
+        if stale:
+            log.warning("%d outbox message(s) were left mid-send; marked unknown", stale)
+        return [self._attempt(m) for m in self.store.claim_due(limit=limit)]
+
+    def retry(self, message_id: str) -> OutboxMessage:
+        """A person's decision to send an ``unknown`` or ``failed`` message again, now."""
+        self.store.requeue(message_id)
+        return self.deliver(message_id)
+
+    def get(self, message_id: str) -> OutboxMessage:
+        return self.store.get(message_id)
+
+    def _attempt(self, msg: OutboxMessage) -> OutboxMessage:
+        raw = msg.raw.encode("ascii")
+        try:
+            if self.smtp is None:
+                result = file_deliver(self.file_dir, msg.id, raw)
+            else:
+                result = smtp_deliver(self.smtp, msg.sender, msg.recipients, raw)
+        except OSError as exc:  # the .eml folder is not writable: nothing was delivered
+            result = Delivery("retry", f"{type(exc).__name__}: {exc}")
+        return self._record(msg, result)
+
+    def _record(self, msg: OutboxMessage, result: Delivery) -> OutboxMessage:
+        if result.outcome == "sent":
+            log.info("outbox %s delivered to %s", msg.id, result.delivered_to)
+            return self.store.mark_sent(msg.id, result.delivered_to)
+        if result.outcome == "unknown":
+            log.error("outbox %s: delivery unknown: %s", msg.id, result.detail)
+            return self.store.mark_unknown(msg.id, result.detail)
+        attempts = msg.attempts + 1
+        if result.outcome == "failed" or attempts >= self.max_attempts:
+            log.error("outbox %s failed after %d attempt(s): %s", msg.id, attempts, result.detail)
+            return self.store.mark_failed(msg.id, result.detail)
+        delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
+        log.warning(
+            "outbox %s: attempt %d failed (%s); retry in %.0fs",
+            msg.id,
+            attempts,
+            result.detail,
+            delay,
+        )
+        return self.store.mark_retry(
+            msg.id, result.detail, datetime.now(UTC) + timedelta(seconds=delay)
+        )
