@@ -43,7 +43,7 @@ def test_unknown_model_is_one_clear_error(tmp_path: Path) -> None:
         loading.resolve_model("no-such-org/no-such-model")
     with pytest.raises(ModelNotAvailable, match="does not exist"):
         loading.resolve_model(str(tmp_path / "missing.gguf"))
-    with pytest.raises(ModelNotAvailable, match="no config.json"):
+    with pytest.raises(ModelNotAvailable, match=r"no config\.json"):
         loading.resolve_model(str(tmp_path))
 
 
@@ -73,5 +73,5 @@ def test_device_choice() -> None:
 
 
 def test_missing_adapter_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotAvailable, match="adapter_config.json"):
+    with pytest.raises(ModelNotAvailable, match=r"adapter_config\.json"):
         loading._merge_adapter(object(), tmp_path)

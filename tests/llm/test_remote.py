@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from pydantic import SecretStr
 
 from bot.config import Settings
@@ -76,10 +76,9 @@ def test_streaming_text_and_tool_call(remote: Settings, server: FakeOpenAIServer
         len([p for p in pieces if p]) > 3 and "".join(map(str, pieces)) == "Hello there, colleague."
     )
     assert server.requests[0].body["stream"] is True
-    total = None
-    for chunk in model.bind_tools([get_weather]).stream("weather?"):
-        total = chunk if total is None else total + chunk
-    assert total is not None and total.tool_calls[0]["args"] == {"city": "Rome"}
+    chunks = list(model.bind_tools([get_weather]).stream("weather?"))
+    total = sum(chunks[1:], chunks[0])
+    assert isinstance(total, AIMessageChunk) and total.tool_calls[0]["args"] == {"city": "Rome"}
 
 
 async def test_async_streaming(remote: Settings, server: FakeOpenAIServer) -> None:
