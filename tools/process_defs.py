@@ -16,7 +16,14 @@ from typing import Annotated, Any, Literal
 
 import jinja2
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from memory.errors import ConfigError, NotFound
 from tools.process_conditions import Condition
@@ -114,14 +121,21 @@ class UpdateRowStep(_Step):
 
 
 class EmailStep(_Step):
-    """Send an email from a workspace template (``templates/NAME``) or an inline ``body``."""
+    """Send an email: a workspace template (``templates/NAME.j2``, filled with the run's
+    values by the email tool) or an inline ``subject`` and ``body``."""
 
     type: Literal["email"]
     to: str
     cc: str | None = None
-    subject: str
+    subject: str | None = None
     template: str | None = None
     body: str | None = None
+
+    @model_validator(mode="after")
+    def _content(self) -> EmailStep:
+        if not self.template and not (self.subject and self.body):
+            raise ValueError(f"email step {self.id!r} needs a template, or a subject and a body")
+        return self
 
     def templates(self) -> list[str]:
         return [t for t in (self.to, self.cc, self.subject, self.body) if t]

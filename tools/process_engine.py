@@ -49,11 +49,11 @@ class ProcessEngine:
 
     def __init__(
         self,
-        registry: ToolRegistry,
         runs: RunStore,
-        approvals: ApprovalStore,
         workspace: Path,
         *,
+        registry: ToolRegistry | None = None,
+        approvals: ApprovalStore | None = None,
         processes: Mapping[str, ProcessDef] | None = None,
         forms: Mapping[str, FormDefinition] | None = None,
         notify_requester: NotifyRequester | None = None,
@@ -61,7 +61,6 @@ class ProcessEngine:
         on_step_done: StepHook | None = None,
     ) -> None:
         self.runs = runs
-        self.approvals = approvals
         self.workspace = Path(workspace)
         self._processes = dict(processes) if processes is not None else None
         self._forms = dict(forms) if forms is not None else None
@@ -70,6 +69,25 @@ class ProcessEngine:
         self.on_step_done = on_step_done
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    @property
+    def approvals(self) -> ApprovalStore:
+        if self.steps.approvals is None:
+            raise ConfigError("the process engine has no approval store attached")
+        return self.steps.approvals
+
+    def attach(self, registry: ToolRegistry) -> None:
+        """Give the engine its registry when the registry is built after it (it holds the
+        process tools, which hold the engine)."""
+        self.steps.registry = registry
+
+    def attach_approvals(self, approvals: ApprovalStore) -> None:
+        """Give the engine the approval store (the wiring builds that one after the tools)."""
+        self.steps.approvals = approvals
+
+    def set_notifier(self, notify_requester: NotifyRequester | None) -> None:
+        """Where messages for a requester go besides the run's stored notices (a surface)."""
+        self.steps.notify_requester = notify_requester
 
     # ---- definitions -------------------------------------------------------------------------
     def definitions(self) -> dict[str, ProcessDef]:
@@ -142,6 +160,10 @@ class ProcessEngine:
         except ToolArgumentError as exc:
             return StartOutcome(None, str(exc), dict(exc.errors) or {"inputs": str(exc)})
         return StartOutcome(run.id, self.report(run.id).headline(), status=run.status)
+
+    def validate(self, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The clean inputs of process ``name``; ``ToolArgumentError`` names every bad field."""
+        return self._validated(self.definition(name), inputs)
 
     def _validated(self, process: ProcessDef, inputs: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(inputs, Mapping):
@@ -284,6 +306,13 @@ class ProcessEngine:
                 if self.steps.decision(action)[0] != "pending":
                     resumed.append(self.resume_after_decision(action.id))
         return resumed
+
+    def retry(self, run_id: str) -> ProcessRun:
+        """Run a failed run again from the step that failed (after its cause was fixed)."""
+        run = self.runs.find(run_id)
+        if not self.runs.set_status(run.id, "running", only_from=("failed",)):
+            raise ToolArgumentError(f"run {run.id!r} is {run.status}, not failed")
+        return self.advance(run.id)
 
     def cancel(self, run_id: str, user: str, roles: Iterable[str] = ()) -> ProcessRun:
         """Stop a run that has not finished; only its requester or an admin may."""

@@ -67,6 +67,15 @@ def scope(run: ProcessRun) -> dict[str, Any]:
     }
 
 
+def visible(values: dict[str, Any]) -> dict[str, Any]:
+    """Values without the engine's own bookkeeping (names starting with ``_``)."""
+    return {k: v for k, v in values.items() if not k.startswith("_")}
+
+
+def _addresses(text: str) -> list[str]:
+    return [a.strip() for a in text.replace(";", ",").split(",") if a.strip()]
+
+
 def _failed(result: ToolResult) -> StepOutcome:
     return StepOutcome("failed", result={"tool": result.tool}, error=result.content)
 
@@ -76,8 +85,8 @@ class StepRunner:
 
     def __init__(
         self,
-        registry: ToolRegistry,
-        approvals: ApprovalStore,
+        registry: ToolRegistry | None,
+        approvals: ApprovalStore | None,
         runs: RunStore,
         workspace: Path,
         notify_requester: NotifyRequester | None = None,
@@ -96,6 +105,12 @@ class StepRunner:
         outcome: StepOutcome = handler(process, run, step, record)
         return outcome
 
+    @property
+    def store(self) -> ApprovalStore:
+        if self.approvals is None:
+            raise ConfigError("the process engine has no approval store attached")
+        return self.approvals
+
     def context(self, run: ProcessRun, step_id: str) -> ToolContext:
         return ToolContext(
             user=run.requester,
@@ -106,6 +121,8 @@ class StepRunner:
         )
 
     def _call(self, run: ProcessRun, step_id: str, tool: str, args: dict[str, Any]) -> ToolResult:
+        if self.registry is None:
+            raise ConfigError("the process engine has no tool registry attached")
         return self.registry.call(tool, args, self.context(run, step_id))
 
     # ---- step types ------------------------------------------------------------------------
@@ -185,13 +202,14 @@ class StepRunner:
         self, process: ProcessDef, run: ProcessRun, step: EmailStep, record: StepRecord
     ) -> StepOutcome:
         s = scope(run)
-        args: dict[str, Any] = {
-            "to": [a.strip() for a in render(step.to, s).split(",") if a.strip()],
-            "subject": render(step.subject, s),
-            "body": self._email_body(step, s),
-        }
+        args: dict[str, Any] = {"to": _addresses(render(step.to, s))}
         if step.cc:
-            args["cc"] = [a.strip() for a in render(step.cc, s).split(",") if a.strip()]
+            args["cc"] = _addresses(render(step.cc, s))
+        if step.template:
+            # The email tool fills its own templates; it sees what the step's templates see.
+            args.update(template=step.template, values=visible(s))
+        else:
+            args.update(subject=render(str(step.subject), s), body=render(str(step.body), s))
         result = self._call(run, step.id, "send_email", args)
         if not result.ok:
             return _failed(result)
@@ -199,18 +217,6 @@ class StepRunner:
             k: result.data[k] for k in ("outbox_id", "message_id", "status") if k in result.data
         }
         return StepOutcome("done", result=keep or {"sent": True})
-
-    def _email_body(self, step: EmailStep, values: dict[str, Any]) -> str:
-        if step.body is not None:
-            return render(step.body, values)
-        path = self.workspace / "templates" / str(step.template)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"step {step.id!r}: email template {step.template!r} cannot be read"
-            ) from exc
-        return render(text, values)
 
     def _approval(
         self, process: ProcessDef, run: ProcessRun, step: ApprovalStep, record: StepRecord
@@ -220,8 +226,8 @@ class StepRunner:
             return StepOutcome("waiting", action_id=existing)
         s = scope(run)
         summary = render(step.message, s)
-        shown = {k: v for k, v in run.values.items() if not k.startswith("_")}
-        action = self.approvals.create(
+        shown = visible(run.values)
+        action = self.store.create(
             tool=PROCESS_APPROVAL_TOOL,
             arguments={"process": process.name, "run_id": run.id, "step": step.id, "values": shown},
             summary=summary,
@@ -259,7 +265,7 @@ class StepRunner:
             return "rejected", action.decided_by
         if action.status == "expired" or action.expired:
             return "rejected", None
-        log_rows: Any = self.approvals.decisions(action.id)
+        log_rows: Any = self.store.decisions(action.id)
         accepted = [d for d in log_rows if d["accepted"]]
         if accepted:  # e.g. a recovery marked the action failed after the decision was taken
             last = accepted[-1]
@@ -268,8 +274,8 @@ class StepRunner:
 
     def close_action(self, action_id: str, run_id: str) -> None:
         """Mark a consumed process approval done, so nothing tries to execute it."""
-        if self.approvals.claim(action_id, recovering=True) is not None:
-            self.approvals.finish(action_id, ok=True, result={"run_id": run_id})
+        if self.store.claim(action_id, recovering=True) is not None:
+            self.store.finish(action_id, ok=True, result={"run_id": run_id})
 
     # ---- sheets ----------------------------------------------------------------------------
     def _read(
