@@ -40,18 +40,30 @@ class _Secret(Protocol):
 class ToolSettings(Protocol):
     """The settings the tools read (a subset of ``bot.config.Settings``)."""
 
-    workspace: Path
-    outbox_dir: Path
-    smtp_host: str | None
-    smtp_port: int
-    smtp_security: Literal["none", "starttls", "ssl"]
-    smtp_username: str | None
-    smtp_password: _Secret | None
-    smtp_timeout: float
-    mail_from: str
-    email_allowed_domains: list[str]
-    roles: dict[str, list[str]]
-    tool_policy: dict[str, dict[str, list[str]]]
+    @property
+    def workspace(self) -> Path: ...
+    @property
+    def outbox_dir(self) -> Path: ...
+    @property
+    def smtp_host(self) -> str | None: ...
+    @property
+    def smtp_port(self) -> int: ...
+    @property
+    def smtp_security(self) -> Literal["none", "starttls", "ssl"]: ...
+    @property
+    def smtp_username(self) -> str | None: ...
+    @property
+    def smtp_password(self) -> _Secret | None: ...
+    @property
+    def smtp_timeout(self) -> float: ...
+    @property
+    def mail_from(self) -> str: ...
+    @property
+    def email_allowed_domains(self) -> list[str]: ...
+    @property
+    def roles(self) -> dict[str, list[str]]: ...
+    @property
+    def tool_policy(self) -> dict[str, dict[str, list[str]]]: ...
 
 
 def build_outbox(settings: ToolSettings, db: Database) -> Outbox:
