@@ -62,7 +62,11 @@ def create_app(
     # The secret is passed even when empty so that bolt never reads the environment itself;
     # verification stays on: Socket Mode requests are exempt, HTTP requests never are.
     app = App(
-        client=client, signing_secret=secret, request_verification_enabled=True, name="rpa-agent"
+        client=client,
+        signing_secret=secret,
+        request_verification_enabled=True,
+        listener_executor=surface.listeners,  # bolt's listeners only ack and enqueue
+        name="rpa-agent",
     )
     for part in (events, commands, actions, forms):
         part.register(app, surface)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from slack_sdk import WebClient
@@ -33,9 +34,13 @@ class Surface:
     dedupe: Dedupe
     threads: JoinedThreads
     cards: DecisionCards
+    listeners: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(8, "slack-listener")
+    )
     add_document: AddDocument | None = None
     min_update_interval: float = 1.0  # seconds between updates of one streamed message
 
     def close(self) -> None:
-        """Let running conversations finish, then stop the work queue."""
+        """Let running listeners and then running conversations finish; stop both."""
+        self.listeners.shutdown(wait=True)
         self.queue.close()

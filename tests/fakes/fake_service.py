@@ -53,7 +53,9 @@ class FakeService:
     ) -> AsyncIterator[Event]:
         return self._run("decide", action_id, user, decision, arguments)
 
-    def submit_form(self, inbound: Inbound, form: str, values: dict[str, Any]) -> AsyncIterator[Event]:
+    def submit_form(
+        self, inbound: Inbound, form: str, values: dict[str, Any]
+    ) -> AsyncIterator[Event]:
         return self._run("submit_form", inbound, form, values)
 
     # ---- what a test looks at -------------------------------------------------------------
@@ -63,7 +65,9 @@ class FakeService:
 
     def wait_calls(self, method: str, count: int = 1, timeout: float = 10.0) -> list[ServiceCall]:
         with self._cond:
-            ok = self._cond.wait_for(lambda: len([c for c in self.calls if c.method == method]) >= count, timeout)
+            ok = self._cond.wait_for(
+                lambda: len([c for c in self.calls if c.method == method]) >= count, timeout
+            )
             if not ok:
                 raise AssertionError(f"expected {count} call(s) to {method!r}, got {self.calls}")
             return [c for c in self.calls if c.method == method]

@@ -45,7 +45,9 @@ class MockSlackApi:
         self._ts = itertools.count(1)
         self._cond = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), daemon=True
+        )
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> MockSlackApi:
@@ -77,7 +79,13 @@ class MockSlackApi:
 
     def _default(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM, "user": "rpa-agent"}
+            return {
+                "ok": True,
+                "user_id": BOT_USER,
+                "bot_id": BOT_ID,
+                "team_id": TEAM,
+                "user": "rpa-agent",
+            }
         if method == "chat.postMessage":
             ts = self.next_ts()
             return {"ok": True, "channel": payload.get("channel"), "ts": ts, "message": {"ts": ts}}
@@ -129,9 +137,15 @@ class MockSlackApi:
 
             def do_GET(self) -> None:
                 if self.path.startswith("/files/"):
-                    api._record(Call("file_download", {"path": self.path}, dict(self.headers.items())))
+                    api._record(
+                        Call("file_download", {"path": self.path}, dict(self.headers.items()))
+                    )
                     data = api.files.get(self.path)
-                    self._send(200 if data is not None else 404, data or b"not found", "application/octet-stream")
+                    self._send(
+                        200 if data is not None else 404,
+                        data or b"not found",
+                        "application/octet-stream",
+                    )
                     return
                 self._send(404, b"{}", "application/json")
 

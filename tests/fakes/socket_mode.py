@@ -26,7 +26,9 @@ class FakeSocketMode:
         self._cond = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._server: Server | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-socket")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="fake-socket"
+        )
         self.port = 0
 
     def start(self) -> FakeSocketMode:
@@ -56,7 +58,9 @@ class FakeSocketMode:
         with self._cond:
             self.connections.append(connection)
             self._cond.notify_all()
-        await connection.send(json.dumps({"type": "hello", "num_connections": len(self.connections)}))
+        await connection.send(
+            json.dumps({"type": "hello", "num_connections": len(self.connections)})
+        )
         async for message in connection:
             data = json.loads(message)
             with self._cond:
@@ -73,10 +77,16 @@ class FakeSocketMode:
         """Send to the newest connection."""
         with self._cond:
             connection = self.connections[-1]
-        asyncio.run_coroutine_threadsafe(connection.send(json.dumps(message)), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(connection.send(json.dumps(message)), self._loop).result(
+            10
+        )
 
     def send_envelope(
-        self, kind: str, payload: dict[str, Any], retry_attempt: int = 0, envelope_id: str | None = None
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        retry_attempt: int = 0,
+        envelope_id: str | None = None,
     ) -> str:
         """Hand out one envelope (``events_api``, ``slash_commands``, ``interactive``); returns its id."""
         envelope_id = envelope_id or str(uuid.uuid4())

@@ -56,7 +56,9 @@ class Rig:
     settings: Settings
     added: Added
 
-    def post(self, body: str, content_type: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    def post(
+        self, body: str, content_type: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         """POST to the app's one Slack path; returns (status, body)."""
         request = urllib.request.Request(
             f"{self.server.url}/slack/events",
@@ -70,16 +72,26 @@ class Rig:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
 
-    def event(self, event: dict[str, Any], event_id: str = "Ev001", retry: int | None = None) -> tuple[int, str]:
+    def event(
+        self, event: dict[str, Any], event_id: str = "Ev001", retry: int | None = None
+    ) -> tuple[int, str]:
         body = json.dumps(
-            {"type": "event_callback", "team_id": "T0001", "api_app_id": "A0001", "event_id": event_id, "event": event}
+            {
+                "type": "event_callback",
+                "team_id": "T0001",
+                "api_app_id": "A0001",
+                "event_id": event_id,
+                "event": event,
+            }
         )
         headers = sign(body)
         if retry is not None:
             headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         return self.post(body, "application/json", headers)
 
-    def command(self, text: str, user: str = "U100", channel: str = "C100", trigger: str = "T-1") -> tuple[int, str]:
+    def command(
+        self, text: str, user: str = "U100", channel: str = "C100", trigger: str = "T-1"
+    ) -> tuple[int, str]:
         form = {
             "command": "/rpa",
             "text": text,
@@ -93,9 +105,13 @@ class Rig:
 
     def interact(self, payload: dict[str, Any]) -> tuple[int, str]:
         payload = {"team": {"id": "T0001"}, "api_app_id": "A0001", **payload}
-        return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        return self.post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
 
-    def click(self, action_id: str, value: str, user: str, channel: str = "C100", ts: str = "1.1") -> tuple[int, str]:
+    def click(
+        self, action_id: str, value: str, user: str, channel: str = "C100", ts: str = "1.1"
+    ) -> tuple[int, str]:
         return self.interact(
             {
                 "type": "block_actions",
@@ -105,7 +121,9 @@ class Rig:
                 "message": {"ts": ts},
                 "trigger_id": f"trig-{action_id}-{user}",
                 "response_url": f"{self.api.url}/response/act",
-                "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value}],
+                "actions": [
+                    {"action_id": action_id, "block_id": "b", "type": "button", "value": value}
+                ],
             }
         )
 
@@ -152,9 +170,36 @@ def rig(api: MockSlackApi, workspace: Path, data_dir: Path) -> Iterator[Rig]:
     built.server.stop()
 
 
-def mention(text: str, ts: str = "1700000001.000100", channel: str = "C100", user: str = "U100", **extra: Any) -> dict[str, Any]:
-    return {"type": "app_mention", "user": user, "text": f"<@{BOT_USER}> {text}", "ts": ts, "channel": channel, **extra}
+def mention(
+    text: str,
+    ts: str = "1700000001.000100",
+    channel: str = "C100",
+    user: str = "U100",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@{BOT_USER}> {text}",
+        "ts": ts,
+        "channel": channel,
+        **extra,
+    }
 
 
-def message(text: str, ts: str = "1700000002.000100", channel: str = "C100", user: str = "U100", **extra: Any) -> dict[str, Any]:
-    return {"type": "message", "user": user, "text": text, "ts": ts, "channel": channel, "channel_type": "channel", **extra}
+def message(
+    text: str,
+    ts: str = "1700000002.000100",
+    channel: str = "C100",
+    user: str = "U100",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "channel_type": "channel",
+        **extra,
+    }

@@ -10,7 +10,14 @@ from tests.slack.conftest import Rig, mention, sign
 
 
 def _event_body() -> str:
-    return json.dumps({"type": "event_callback", "event_id": "EvSig", "team_id": "T0001", "event": mention("hello")})
+    return json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": "EvSig",
+            "team_id": "T0001",
+            "event": mention("hello"),
+        }
+    )
 
 
 def test_a_signed_event_is_served_and_answered(rig: Rig) -> None:
