@@ -1,0 +1,114 @@
+"""What the model sees around a request: the agent's system prompt and the bound tools.
+
+``workspace_context`` builds it from the same pieces the running bot uses: ``build_tools``'s
+registry, its LangChain tools (converted as ``bind_tools`` converts them) and ``system.md``
+rendered the way ``Service``/``Agent`` render it. Training examples and evaluation cases are
+rendered inside this context, so the model is taught exactly the prompt it will meet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+from bot.config import Settings
+from prompts import render_prompt
+
+COMPANY = "Acme Industrial Supplies"  # bot.agent.Agent's default company name
+TRAINING_USER = "U0TRAIN01"
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """The fixed part of every prompt: date, user, system prompt, tools (OpenAI form)."""
+
+    today: str
+    user: str
+    roles: tuple[str, ...]
+    system_prompt: str
+    tools: tuple[dict[str, Any], ...]
+
+    def tool_names(self) -> list[str]:
+        return [t["function"]["name"] for t in self.tools]
+
+    def schema(self, tool: str) -> dict[str, Any]:
+        for t in self.tools:
+            if t["function"]["name"] == tool:
+                return dict(t["function"].get("parameters") or {})
+        raise KeyError(tool)
+
+    def binding(self) -> Any:
+        """The ``ToolBinding`` LocalChatModel builds for these tools (tool_choice auto)."""
+        from bot.llm.tool_calls import binding_from
+
+        return binding_from(list(self.tools), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ModelContext:
+        return cls(
+            raw["today"],
+            raw["user"],
+            tuple(raw["roles"]),
+            raw["system_prompt"],
+            tuple(raw["tools"]),
+        )
+
+
+def open_registry(settings: Settings) -> Any:
+    """The deployment's tool registry, as ``bot.wiring.build_app`` builds it."""
+    from bot.wiring import LazyKnowledge
+    from memory.db import Database
+    from tools import build_tools
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    registry, _engine = build_tools(
+        settings, Database(settings.state_db), knowledge=LazyKnowledge(settings)
+    )
+    return registry
+
+
+def tool_lines(registry: Any) -> list[dict[str, Any]]:
+    """The tool list of the system prompt, as ``bot.service.Service._tool_lines`` writes it."""
+    return [
+        {
+            "name": spec.name,
+            "description": spec.description.strip().splitlines()[0] if spec.description else "",
+            "needs_approval": spec.requires_approval,
+        }
+        for spec in registry.specs()
+    ]
+
+
+def workspace_context(
+    registry: Any, today: date | None = None, user: str = TRAINING_USER, roles: tuple[str, ...] = ()
+) -> ModelContext:
+    """The context the agent would build for ``user`` on ``today`` with this registry's tools."""
+    from bot.llm.tool_calls import to_openai_tools
+    from tools.registry import ToolContext
+
+    day = (today or date.today()).isoformat()
+    system = render_prompt(
+        "system.md",
+        company=COMPANY,
+        today=day,
+        user=user,
+        roles=", ".join(roles),
+        tools=tool_lines(registry),
+    )
+    tools = to_openai_tools(registry.langchain_tools(ToolContext(user=user, dry_run=True)))
+    return ModelContext(day, user, tuple(roles), system, tuple(tools))
+
+
+def workspace_catalogue(settings: Settings) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Forms (name -> title), which process wraps which form, and the process names."""
+    from tools.forms import load_forms
+    from tools.process_defs import load_processes
+
+    forms = {name: form.title for name, form in load_forms(settings.workspace).items()}
+    processes = load_processes(settings.workspace)
+    wraps = {p.form: name for name, p in processes.items() if getattr(p, "form", None)}
+    return forms, wraps, list(processes)
