@@ -155,16 +155,44 @@ def _read_chunks(path: Path, options: IngestOptions) -> tuple[list[Chunk], str]:
     return chunks, document.format
 
 
-def ingest_file(
-    kb: KnowledgeBase,
-    path: Path,
-    root: Path | None = None,
-    options: IngestOptions | None = None,
-    records: dict[str, dict[str, Any]] | None = None,
-) -> FileResult:
-    """Bring one file's chunks up to date (``records``: the manifest, when the caller has it)."""
-    options = options or IngestOptions()
-    source = source_name(path, root)
+@dataclass(frozen=True)
+class _Prepared:
+    """A new or changed file, read and chunked, waiting to be written."""
+
+    source: str
+    file_hash: str
+    chunks: list[Chunk]
+    fmt: str
+    tag: str
+    is_update: bool
+
+    def ids(self) -> list[str]:
+        prefix = hashlib.sha256(self.source.encode()).hexdigest()[:16]
+        return [f"{prefix}-{self.file_hash[:16]}-{c.index:05d}" for c in self.chunks]
+
+    def metadatas(self) -> list[dict[str, Any]]:
+        return [
+            _chunk_metadata(c, self.source, self.file_hash, self.tag, self.fmt) for c in self.chunks
+        ]
+
+    def record(self, options: IngestOptions) -> dict[str, Any]:
+        return {
+            "file_hash": self.file_hash,
+            "signature": options.signature,
+            "chunks": len(self.chunks),
+            "title": self.chunks[0].title,
+            "format": self.fmt,
+            "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    def result(self) -> FileResult:
+        return FileResult(self.source, "updated" if self.is_update else "added", len(self.chunks))
+
+
+def _prepare(
+    path: Path, source: str, options: IngestOptions, record: dict[str, Any] | None
+) -> FileResult | _Prepared:
+    """Check, hash, and (when new or changed) read and chunk one file."""
     try:
         size = path.stat().st_size
         if size > options.max_file_mb * 1024 * 1024:
@@ -178,7 +206,6 @@ def ingest_file(
         )
     except IngestError as exc:
         return FileResult(source, "failed", reason=str(exc))
-    record = (records if records is not None else kb.file_records()).get(source)
     if (
         record
         and record.get("file_hash") == file_hash
@@ -189,36 +216,40 @@ def ingest_file(
         chunks, fmt = _read_chunks(path, options)
     except IngestError as exc:
         return FileResult(source, "failed", reason=str(exc))
-    _store(kb, source, file_hash, chunks, fmt, path.parent.name, options)
-    return FileResult(source, "updated" if record else "added", len(chunks))
+    return _Prepared(source, file_hash, chunks, fmt, path.parent.name, record is not None)
 
 
-def _store(
-    kb: KnowledgeBase,
-    source: str,
-    file_hash: str,
-    chunks: list[Chunk],
-    fmt: str,
-    tag: str,
-    options: IngestOptions,
-) -> None:
-    """New chunks first, then drop the stale ones, then the manifest record (the commit mark)."""
-    prefix = hashlib.sha256(source.encode()).hexdigest()[:16]
-    ids = [f"{prefix}-{file_hash[:16]}-{c.index:05d}" for c in chunks]
-    metas = [_chunk_metadata(c, source, file_hash, tag, fmt) for c in chunks]
-    kb.add_chunks(ids, [c.text for c in chunks], metas)
-    kb.delete_chunks(source, keep_file_hash=file_hash)
-    kb.put_file_record(
-        source,
-        {
-            "file_hash": file_hash,
-            "signature": options.signature,
-            "chunks": len(chunks),
-            "title": chunks[0].title,
-            "format": fmt,
-            "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+def _commit(kb: KnowledgeBase, batch: list[_Prepared], options: IngestOptions) -> None:
+    """Write a batch of files: new chunks first (embedded together, which is much faster than
+    file by file), then drop the stale chunks of changed files, then the manifest records last:
+    a run cut short is finished by the next one, which sees those files as still changed."""
+    if not batch:
+        return
+    kb.add_chunks(
+        [i for p in batch for i in p.ids()],
+        [c.text for p in batch for c in p.chunks],
+        [m for p in batch for m in p.metadatas()],
     )
+    for prepared in batch:
+        if prepared.is_update:
+            kb.delete_chunks(prepared.source, keep_file_hash=prepared.file_hash)
+    kb.put_file_records({p.source: p.record(options) for p in batch})
+
+
+def ingest_file(
+    kb: KnowledgeBase,
+    path: Path,
+    root: Path | None = None,
+    options: IngestOptions | None = None,
+) -> FileResult:
+    """Bring one file's chunks up to date (e.g. a file shared in a conversation)."""
+    options = options or IngestOptions()
+    source = source_name(path, root)
+    prepared = _prepare(path, source, options, kb.file_records([source]).get(source))
+    if isinstance(prepared, FileResult):
+        return prepared
+    _commit(kb, [prepared], options)
+    return prepared.result()
 
 
 def remove_source(kb: KnowledgeBase, source: str) -> FileResult:
@@ -250,22 +281,36 @@ def ingest_paths(
     root: Path | None = None,
     options: IngestOptions | None = None,
     progress: ProgressCallback | None = None,
+    batch_chunks: int = 512,
 ) -> IngestReport:
-    """Ingest files and folders; return what happened to each file, with totals."""
+    """Ingest files and folders; return what happened to each file, with totals.
+
+    New and changed files are embedded and written in batches of about ``batch_chunks``."""
     started = time.perf_counter()
     options = options or IngestOptions()
     files, prefixes, missing = _plan([Path(p) for p in paths], root)
     records = kb.file_records()
     report = IngestReport()
     seen: set[str] = set()
+    batch: list[_Prepared] = []
     for done, path in enumerate(files, start=1):
-        result = ingest_file(kb, path, root, options, records)
-        seen.add(result.source)
-        report.results.append(result)
-        if result.outcome == "failed":
-            log.warning("skipped %s: %s", result.source, result.reason)
+        source = source_name(path, root)
+        seen.add(source)
+        prepared = _prepare(path, source, options, records.get(source))
+        if isinstance(prepared, _Prepared):
+            batch.append(prepared)
+            if sum(len(p.chunks) for p in batch) >= batch_chunks:
+                _commit(kb, batch, options)
+                report.results.extend(p.result() for p in batch)
+                batch = []
+        else:
+            report.results.append(prepared)
+            if prepared.outcome == "failed":
+                log.warning("skipped %s: %s", prepared.source, prepared.reason)
         if progress is not None:
-            progress(done, len(files), result.source)
+            progress(done, len(files), source)
+    _commit(kb, batch, options)
+    report.results.extend(p.result() for p in batch)
     for path in missing:
         source = source_name(path, root)
         if source in records:

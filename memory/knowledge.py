@@ -200,13 +200,19 @@ class KnowledgeBase:
         self._chunks.delete(where=where)
         self._invalidate()
 
-    def file_records(self) -> dict[str, dict[str, Any]]:
-        """The manifest: source path -> what was recorded when it was last ingested."""
-        got = self._files.get(include=["metadatas"])
+    def file_records(self, sources: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The manifest (or the given sources' entries): source path -> what was recorded
+        when it was last ingested."""
+        got = self._files.get(ids=list(sources) if sources else None, include=["metadatas"])
         return {i: dict(m or {}) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)}
 
-    def put_file_record(self, source: str, record: dict[str, Any]) -> None:
-        self._files.upsert(ids=[source], embeddings=[[0.0]], metadatas=[record])
+    def put_file_records(self, records: Mapping[str, dict[str, Any]]) -> None:
+        if records:
+            self._files.upsert(
+                ids=list(records),
+                embeddings=[[0.0]] * len(records),
+                metadatas=list(records.values()),
+            )
 
     def delete_file_record(self, source: str) -> None:
         self._files.delete(ids=[source])
