@@ -103,7 +103,8 @@ class ReplyStream:
         return self.clock() - self._last_update >= self.min_interval
 
     async def _flush(self, final: bool, citations: Sequence[Citation]) -> None:
-        parts = split_text(escape(self.text), self.limit) if self.text else []
+        body = self.text.strip()
+        parts = split_text(escape(body), self.limit) if body else []
         if not parts:
             return
         for index, part in enumerate(parts):

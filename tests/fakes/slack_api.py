@@ -9,6 +9,7 @@ through can be validated with ``slack_sdk.models`` (``validate_block_kit``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -184,11 +185,9 @@ def _decode(raw: bytes, content_type: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, values in parse_qs(text).items():
         value = values[0]
-        if value[:1] in "[{":
-            try:
+        if value[:1] in ("[", "{"):
+            with contextlib.suppress(json.JSONDecodeError):  # not JSON after all: keep the text
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         out[key] = value
     return out
 
