@@ -86,7 +86,9 @@ class Outbox:
         msg["Subject"] = subject
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or "localhost")
-        msg.set_content(body)
+        # Quoted-printable keeps the stored message 7-bit: any server takes it, byte for byte.
+        plain = body.isascii() and all(len(line) < 900 for line in body.splitlines())
+        msg.set_content(body, cte="7bit" if plain else "quoted-printable")
         return msg
 
     def enqueue(
