@@ -90,7 +90,7 @@ def field_element(field: Any) -> InputInteractiveElement:
         return UserSelectElement(
             action_id=VALUE, placeholder="Choose a person", initial_user=initial
         )
-    multiline = kind in ("long_text", "longtext", "textarea", "paragraph")
+    multiline = kind in ("long_text", "textarea") or bool(getattr(field, "multiline", False))
     return PlainTextInputElement(
         action_id=VALUE,
         multiline=multiline,
@@ -101,9 +101,12 @@ def field_element(field: Any) -> InputInteractiveElement:
 def _field_block(field: Any) -> InputBlock:
     kind = str(field.type).lower()
     hint = getattr(field, "help", None) or getattr(field, "description", None)
+    label = getattr(field, "label", None) or field.name
+    if getattr(field, "currency", None):
+        label = f"{label} ({field.currency})"
     return InputBlock(
         block_id=field.name,
-        label=(getattr(field, "label", None) or field.name)[:2000],
+        label=label[:2000],
         element=field_element(field),
         hint=str(hint)[:2000] if hint else None,
         # An unticked checkbox sends nothing: boolean fields must stay optional to be "no".

@@ -44,13 +44,17 @@ def test_a_missing_argument_gets_the_usage(rig: Rig) -> None:
 
 def test_docs_answers_privately_with_citations(rig: Rig) -> None:
     cite = Citation("Expense policy", "docs/expenses.md", "Receipts")
-    rig.service.script["command"] = [Final("Receipts are required above 25 EUR.", citations=(cite,))]
+    rig.service.script["command"] = [
+        Final("Receipts are required above 25 EUR.", citations=(cite,))
+    ]
     status, body = rig.command("docs receipts", trigger="T-docs")
     assert status == 200 and body == ""
     sent = rig.api.wait_for("response_url")[0]
     assert sent.payload["response_type"] == "ephemeral"
     assert "25 EUR" in sent.payload["text"]
-    assert any(b["type"] == "context" and "Expense policy" in json.dumps(b) for b in sent.payload["blocks"])
+    assert any(
+        b["type"] == "context" and "Expense policy" in json.dumps(b) for b in sent.payload["blocks"]
+    )
     call = rig.service.calls_to("command")[0]
     assert call.args[1:] == ("docs", "receipts")
     assert (call.args[0].user, call.args[0].channel) == ("U100", "C100")
@@ -72,7 +76,11 @@ def test_run_answers_in_the_channel_and_posts_the_approval_card(rig: Rig) -> Non
     assert sent.payload["response_type"] == "in_channel"
     card = rig.api.wait_for("chat.postMessage")[0]
     assert card.payload["channel"] == "C100"
-    assert [e["action_id"] for e in card.payload["blocks"][-1]["elements"]] == ["rpa_approve", "rpa_edit", "rpa_reject"]
+    assert [e["action_id"] for e in card.payload["blocks"][-1]["elements"]] == [
+        "rpa_approve",
+        "rpa_edit",
+        "rpa_reject",
+    ]
 
 
 def test_approvals_waiting_for_me_come_as_cards_in_my_direct_messages(rig: Rig) -> None:
@@ -82,10 +90,16 @@ def test_approvals_waiting_for_me_come_as_cards_in_my_direct_messages(rig: Rig) 
     assert card.payload["channel"] == "U200"
 
 
-def test_an_approval_card_goes_to_direct_messages_when_the_bot_is_not_in_the_channel(rig: Rig) -> None:
+def test_an_approval_card_goes_to_direct_messages_when_the_bot_is_not_in_the_channel(
+    rig: Rig,
+) -> None:
     rig.api.reply(
         "chat.postMessage",
-        lambda p: {"ok": False, "error": "not_in_channel"} if p["channel"] == "C100" else {"ok": True, "channel": "D1", "ts": "5.5"},
+        lambda p: (
+            {"ok": False, "error": "not_in_channel"}
+            if p["channel"] == "C100"
+            else {"ok": True, "channel": "D1", "ts": "5.5"}
+        ),
     )
     rig.service.script["command"] = [_approval("PA-2"), Final("Waiting for approval.")]
     rig.command("run vendor_onboarding", trigger="T-dm")

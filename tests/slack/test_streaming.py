@@ -62,7 +62,9 @@ def test_every_delta_updates_when_they_are_slow(api: MockSlackApi, client: WebCl
     assert texts == ["part0 …", "part0 part1 …", "part0 part1 part2 …", "part0 part1 part2"]
 
 
-def test_a_final_text_replaces_the_deltas_and_no_op_updates_are_skipped(api: MockSlackApi, client: WebClient) -> None:
+def test_a_final_text_replaces_the_deltas_and_no_op_updates_are_skipped(
+    api: MockSlackApi, client: WebClient
+) -> None:
     stream = ReplyStream(client, "C1", "10.0", min_interval=1000.0)
 
     async def scenario() -> None:
