@@ -214,9 +214,9 @@ def make_form_tools(forms: Mapping[str, FormDefinition], store: SubmissionStore)
     def find(name: str) -> FormDefinition:
         key = name.strip()
         if key not in forms:
+            known = ", ".join(sorted(forms))
             raise ToolArgumentError(
-                f"no form named {key!r}; forms: {', '.join(sorted(forms))}",
-                {"form": f"unknown form {key!r}"},
+                f"no form named {key!r}", {"form": f"unknown form {key!r} (forms: {known})"}
             )
         return forms[key]
 
