@@ -64,12 +64,31 @@ def _read_text(path: Path) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
+_BLOCK_START = re.compile(r"^\s*([-*+•]\s|\d+[.)]\s|\||>)")
+
+
+def unwrap(text: str) -> str:
+    """Join hard-wrapped lines of a paragraph (Markdown sources, PDF text) into one line;
+    list items, table rows and quotes keep their own lines."""
+    paragraphs = []
+    for para in re.split(r"\n\s*\n", text):
+        lines: list[str] = []
+        for line in para.splitlines():
+            if lines and line.strip() and not _BLOCK_START.match(line):
+                lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
+            elif line.strip():
+                lines.append(line.rstrip())
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 def _sections_from_headed_lines(
-    lines: Iterable[tuple[int, str] | str], page: int | None = None
+    lines: Iterable[tuple[int, str] | str], page: int | None = None, wrapped: bool = False
 ) -> tuple[list[Section], str | None]:
     """Group lines into sections. A ``(level, text)`` tuple is a heading; a str is body text.
 
     Returns the sections and the first level-1 heading (the natural document title).
+    ``wrapped``: the body lines are hard-wrapped prose, to be joined back into paragraphs.
     """
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
@@ -78,6 +97,7 @@ def _sections_from_headed_lines(
 
     def flush() -> None:
         text = "\n".join(body).strip()
+        text = unwrap(text) if wrapped else text
         if text:
             sections.append(Section(tuple(h for _, h in path), text, page))
         body.clear()
@@ -113,14 +133,14 @@ def load_markdown(path: Path) -> LoadedDocument:
             in_fence = not in_fence
         match = None if in_fence else _MD_HEADING.match(raw)
         lines.append((len(match.group(1)), match.group(2)) if match else raw)
-    sections, h1 = _sections_from_headed_lines(lines)
+    sections, h1 = _sections_from_headed_lines(lines, wrapped=True)
     title = h1 or _title_from_name(path)
     return LoadedDocument(title, _strip_title(sections, title), "markdown")
 
 
 def load_text(path: Path) -> LoadedDocument:
     text = _read_text(path)
-    return LoadedDocument(_title_from_name(path), [Section((), text.strip())], "text")
+    return LoadedDocument(_title_from_name(path), [Section((), unwrap(text).strip())], "text")
 
 
 def load_html(path: Path) -> LoadedDocument:
@@ -192,7 +212,11 @@ def load_pdf(path: Path) -> LoadedDocument:
 
 
 def _pdf_page_sections(pages: list[str]) -> list[Section]:
-    return [Section((f"Page {i + 1}",), t.strip(), i + 1) for i, t in enumerate(pages) if t.strip()]
+    return [
+        Section((f"Page {i + 1}",), unwrap(t).strip(), i + 1)
+        for i, t in enumerate(pages)
+        if t.strip()
+    ]
 
 
 def _pdf_sections(pages: list[str], outline: list[tuple[int, int, str]]) -> list[Section]:
@@ -211,7 +235,7 @@ def _pdf_sections(pages: list[str], outline: list[tuple[int, int, str]]) -> list
                 lines.append(line)
         # Continue the heading path from the previous page for text before the first heading.
         prefix: list[tuple[int, str] | str] = list(path)
-        page_sections, _ = _sections_from_headed_lines(prefix + lines, page=index + 1)
+        page_sections, _ = _sections_from_headed_lines(prefix + lines, index + 1, wrapped=True)
         sections.extend(page_sections)
         for item in lines:
             if isinstance(item, tuple):
