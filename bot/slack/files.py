@@ -88,7 +88,7 @@ def _download(surface: Surface, info: dict[str, Any]) -> Path:
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             data = response.read(cap + 1)
-    except urllib.error.URLError as exc:
+    except (urllib.error.URLError, ValueError) as exc:  # ValueError: a malformed address
         log.warning("download of file %s failed: %s", info.get("id"), exc)
         raise FileRefused("the file could not be downloaded from Slack") from exc
     if len(data) > cap:
