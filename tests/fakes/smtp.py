@@ -44,7 +44,9 @@ class _Handler:
         self.released = threading.Event()
         self.refuse: set[str] = set()
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         if address in self.refuse:
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
@@ -52,7 +54,13 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+            self.received.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content or envelope.content,
+                )
+            )
         if self.stall:
             # Keep the message and say nothing until the test lets go (as a hung server would).
             await server.loop.run_in_executor(None, self.released.wait, 30)
@@ -74,7 +82,9 @@ class SmtpServer:
             return list(self.handler.received)
 
     def start(self) -> None:
-        self._controller = Controller(self.handler, hostname=self.host, port=self.port, ready_timeout=10)
+        self._controller = Controller(
+            self.handler, hostname=self.host, port=self.port, ready_timeout=10
+        )
         self._controller.start()
 
     def stop(self) -> None:

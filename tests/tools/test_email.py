@@ -39,33 +39,51 @@ def test_without_smtp_the_message_is_an_eml_file_and_the_user_is_told_where(
 def test_recipients_outside_allowed_domains_are_refused_before_anything_is_stored(
     registry: ToolRegistry, ctx: ToolContext, db: Database
 ) -> None:
-    result = registry.call("send_email", {"to": "a@acme.example, eve@gmail.com", "subject": "x", "body": "y"}, ctx)
+    result = registry.call(
+        "send_email", {"to": "a@acme.example, eve@gmail.com", "subject": "x", "body": "y"}, ctx
+    )
     assert not result.ok and result.status == "invalid"
     assert "to" in result.errors and "eve@gmail.com" in result.errors["to"]
     with db.reading() as conn:
         assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
 
 
-def test_outbox_enqueue_checks_domains_too(db: Database, smtp_server: SmtpServer, tmp_path: Path) -> None:
+def test_outbox_enqueue_checks_domains_too(
+    db: Database, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     with pytest.raises(PolicyDenied, match="evil.example"):
-        smtp_outbox(db, smtp_server, tmp_path).enqueue(to=["x@evil.example"], subject="s", body="b", created_by="U1")
+        smtp_outbox(db, smtp_server, tmp_path).enqueue(
+            to=["x@evil.example"], subject="s", body="b", created_by="U1"
+        )
 
 
-def test_template_renders_and_names_every_missing_value(workspace: Path, registry: ToolRegistry, ctx: ToolContext) -> None:
+def test_template_renders_and_names_every_missing_value(
+    workspace: Path, registry: ToolRegistry, ctx: ToolContext
+) -> None:
     templates = EmailTemplates(workspace / "templates")
     assert {"vendor_welcome", "vendor_notification", "expense_submitted"} <= set(templates.names())
-    missing = registry.call("draft_email", {"to": "p@acme.example", "template": "vendor_welcome", "values": {"legal_name": "X"}}, ctx)
+    missing = registry.call(
+        "draft_email",
+        {"to": "p@acme.example", "template": "vendor_welcome", "values": {"legal_name": "X"}},
+        ctx,
+    )
     assert not missing.ok
     assert set(missing.errors) == {"values.contact_name", "values.vendor_id"}
     values = {"legal_name": "Stahl AG", "contact_name": "Eva", "vendor_id": "V-0101"}
-    draft = registry.call("draft_email", {"to": "p@acme.example", "template": "vendor_welcome", "values": values}, ctx)
+    draft = registry.call(
+        "draft_email", {"to": "p@acme.example", "template": "vendor_welcome", "values": values}, ctx
+    )
     assert draft.ok, draft.content
     assert draft.data["subject"] == "Welcome to Acme Industrial Supplies, Stahl AG"
     assert "Dear Eva" in draft.data["body"] and "V-0101" in draft.data["body"]
 
 
-def test_a_draft_is_sent_once_per_idempotency_key(registry: ToolRegistry, ctx: ToolContext, data_dir: Path) -> None:
-    draft = registry.call("draft_email", {"to": "finance@acme.example", "subject": "Q1", "body": "numbers"}, ctx)
+def test_a_draft_is_sent_once_per_idempotency_key(
+    registry: ToolRegistry, ctx: ToolContext, data_dir: Path
+) -> None:
+    draft = registry.call(
+        "draft_email", {"to": "finance@acme.example", "subject": "Q1", "body": "numbers"}, ctx
+    )
     approved = ToolContext(user=ctx.user, approval_id="A-1", idempotency_key="A-1")
     first = registry.call("send_email", {"draft_id": draft.data["draft_id"]}, approved)
     second = registry.call("send_email", {"draft_id": draft.data["draft_id"]}, approved)
@@ -75,9 +93,17 @@ def test_a_draft_is_sent_once_per_idempotency_key(registry: ToolRegistry, ctx: T
     assert len(list((data_dir / "outbox").glob("*.eml"))) == 1
 
 
-def test_smtp_delivery_reaches_the_server_once(db: Database, smtp_server: SmtpServer, tmp_path: Path) -> None:
+def test_smtp_delivery_reaches_the_server_once(
+    db: Database, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     box = smtp_outbox(db, smtp_server, tmp_path)
-    msg = box.enqueue(to=["hr@acme.example"], cc=["payroll@acme.example"], subject="Hi", body=".leading dot", created_by="U1")
+    msg = box.enqueue(
+        to=["hr@acme.example"],
+        cc=["payroll@acme.example"],
+        subject="Hi",
+        body=".leading dot",
+        created_by="U1",
+    )
     assert box.deliver(msg.id).status == "sent"
     assert box.deliver(msg.id).status == "sent"  # a second call finds it sent and does nothing
     assert box.deliver_pending() == []
@@ -87,7 +113,9 @@ def test_smtp_delivery_reaches_the_server_once(db: Database, smtp_server: SmtpSe
     assert got.message.get_payload(decode=True).decode().startswith(".leading dot")
 
 
-def test_server_down_then_back_delivers_exactly_once(db: Database, smtp_server: SmtpServer, tmp_path: Path) -> None:
+def test_server_down_then_back_delivers_exactly_once(
+    db: Database, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     box = smtp_outbox(db, smtp_server, tmp_path)
     smtp_server.stop()
     msg = box.enqueue(to=["hr@acme.example"], subject="Retry me", body="b", created_by="U1")
@@ -101,7 +129,9 @@ def test_server_down_then_back_delivers_exactly_once(db: Database, smtp_server: 
     assert box.deliver_pending() == []
 
 
-def test_out_of_attempts_the_message_fails_and_is_not_lost(db: Database, smtp_server: SmtpServer, tmp_path: Path) -> None:
+def test_out_of_attempts_the_message_fails_and_is_not_lost(
+    db: Database, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     box = smtp_outbox(db, smtp_server, tmp_path)
     smtp_server.stop()
     msg = box.enqueue(to=["hr@acme.example"], subject="s", body="b", created_by="U1")
@@ -113,7 +143,9 @@ def test_out_of_attempts_the_message_fails_and_is_not_lost(db: Database, smtp_se
     assert len(smtp_server.received) == 1
 
 
-def test_timeout_after_data_is_unknown_and_never_resent_blindly(db: Database, smtp_server: SmtpServer, tmp_path: Path) -> None:
+def test_timeout_after_data_is_unknown_and_never_resent_blindly(
+    db: Database, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     box = smtp_outbox(db, smtp_server, tmp_path, timeout=1.0)
     smtp_server.stall_after_data()
     msg = box.enqueue(to=["hr@acme.example"], subject="Maybe", body="b", created_by="U1")
@@ -129,7 +161,9 @@ def test_timeout_after_data_is_unknown_and_never_resent_blindly(db: Database, sm
     assert [r.message_id for r in smtp_server.received] == [msg.message_id, msg.message_id]
 
 
-def test_refused_recipient_fails_permanently(db: Database, smtp_server: SmtpServer, tmp_path: Path) -> None:
+def test_refused_recipient_fails_permanently(
+    db: Database, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     box = smtp_outbox(db, smtp_server, tmp_path)
     smtp_server.refuse("gone@acme.example")
     msg = box.enqueue(to=["gone@acme.example"], subject="s", body="b", created_by="U1")
@@ -146,14 +180,22 @@ def test_send_email_tool_reports_a_queued_message_while_the_server_is_down(
     from tools.registry import ToolPolicy
 
     box = smtp_outbox(db, smtp_server, tmp_path)
-    registry = ToolRegistry(make_email_tools(box, EmailTemplates(workspace / "templates"), DraftStore(db)), db, ToolPolicy())
+    registry = ToolRegistry(
+        make_email_tools(box, EmailTemplates(workspace / "templates"), DraftStore(db)),
+        db,
+        ToolPolicy(),
+    )
     smtp_server.stop()
-    result = registry.call("send_email", {"to": "hr@acme.example", "subject": "s", "body": "b"}, ToolContext(user="U1"))
+    result = registry.call(
+        "send_email", {"to": "hr@acme.example", "subject": "s", "body": "b"}, ToolContext(user="U1")
+    )
     assert result.ok and result.data["status"] == "pending"
     assert "queued and will be retried" in result.content
 
 
-def test_a_stale_sending_claim_becomes_unknown(db: Database, smtp_server: SmtpServer, tmp_path: Path) -> None:
+def test_a_stale_sending_claim_becomes_unknown(
+    db: Database, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     from datetime import timedelta
 
     box = smtp_outbox(db, smtp_server, tmp_path)

@@ -12,29 +12,71 @@ from memory.errors import ConfigError
 from tools.forms import FieldDefinition, FormDefinition, load_forms, validate_values
 from tools.registry import ToolContext, ToolRegistry
 
-EXPENSE = {"expense_date": "2026-03-10", "category": "Meals", "amount": "42,50 EUR", "description": "Lunch with a customer"}
+EXPENSE = {
+    "expense_date": "2026-03-10",
+    "category": "Meals",
+    "amount": "42,50 EUR",
+    "description": "Lunch with a customer",
+}
 
 
 def test_demo_forms_follow_the_company_facts(workspace: Path) -> None:
     forms = load_forms(workspace)
-    assert {"expense_claim", "leave_request", "vendor_onboarding", "purchase_request", "it_access"} <= set(forms)
+    assert {
+        "expense_claim",
+        "leave_request",
+        "vendor_onboarding",
+        "purchase_request",
+        "it_access",
+    } <= set(forms)
     expense = forms["expense_claim"]
     assert expense.field("category").options == [
         "travel", "meals", "lodging", "transport", "office_supplies", "training", "client_entertainment", "other",
     ]  # fmt: skip
     assert expense.field("amount").currency == "EUR"
-    assert forms["leave_request"].field("leave_type").options == ["annual", "sick", "parental", "unpaid", "compassionate", "training"]
+    assert forms["leave_request"].field("leave_type").options == [
+        "annual",
+        "sick",
+        "parental",
+        "unpaid",
+        "compassionate",
+        "training",
+    ]
     assert forms["vendor_onboarding"].field("category").options == [
         "raw_materials", "logistics", "it_services", "professional_services", "facilities", "other",
     ]  # fmt: skip
-    assert forms["it_access"].field("system").options == ["email", "erp", "crm", "hr_portal", "vpn", "github", "finance_reporting"]
+    assert forms["it_access"].field("system").options == [
+        "email",
+        "erp",
+        "crm",
+        "hr_portal",
+        "vpn",
+        "github",
+        "finance_reporting",
+    ]
     assert forms["it_access"].field("access_level").options == ["read", "write", "admin"]
 
 
 def test_every_field_error_is_reported_at_once_in_plain_words(workspace: Path) -> None:
     form = load_forms(workspace)["expense_claim"]
-    clean, errors = validate_values(form, {"expense_date": "next week", "category": "snacks", "amount": "12 USD", "project_code": "1234", "colour": "red"})
-    assert set(errors) == {"expense_date", "category", "amount", "description", "project_code", "colour"}
+    clean, errors = validate_values(
+        form,
+        {
+            "expense_date": "next week",
+            "category": "snacks",
+            "amount": "12 USD",
+            "project_code": "1234",
+            "colour": "red",
+        },
+    )
+    assert set(errors) == {
+        "expense_date",
+        "category",
+        "amount",
+        "description",
+        "project_code",
+        "colour",
+    }
     assert errors["expense_date"] == "Expense date must be a date like 2026-03-14"
     assert errors["amount"] == "Amount must be in EUR (got USD)"
     assert errors["description"] == "Description is required"
@@ -45,7 +87,13 @@ def test_every_field_error_is_reported_at_once_in_plain_words(workspace: Path) -
 def test_clean_values_are_typed(workspace: Path) -> None:
     clean, errors = validate_values(load_forms(workspace)["expense_claim"], EXPENSE)
     assert errors == {}
-    assert clean == {"expense_date": "2026-03-10", "category": "meals", "amount": 42.5, "description": "Lunch with a customer", "receipt_attached": False}
+    assert clean == {
+        "expense_date": "2026-03-10",
+        "category": "meals",
+        "amount": 42.5,
+        "description": "Lunch with a customer",
+        "receipt_attached": False,
+    }
 
 
 def field(**kw: object) -> FormDefinition:
@@ -68,7 +116,9 @@ def field(**kw: object) -> FormDefinition:
         ({"type": "text", "regex": "CC-[0-9]{3}"}, "CC-310", "CC-310"),
     ],
 )
-def test_field_types_accept_what_people_type(spec: dict[str, object], raw: object, expected: object) -> None:
+def test_field_types_accept_what_people_type(
+    spec: dict[str, object], raw: object, expected: object
+) -> None:
     clean, errors = validate_values(field(**spec), {"x": raw})
     assert errors == {} and clean == {"x": expected}
 
@@ -87,20 +137,27 @@ def test_field_types_accept_what_people_type(spec: dict[str, object], raw: objec
         ({"type": "multi_choice", "options": ["a"]}, "a, z", "must be one of: a"),
     ],
 )
-def test_field_types_refuse_with_a_reason(spec: dict[str, object], raw: object, message: str) -> None:
+def test_field_types_refuse_with_a_reason(
+    spec: dict[str, object], raw: object, message: str
+) -> None:
     _, errors = validate_values(field(**spec), {"x": raw})
     assert message in errors["x"]
 
 
 def test_end_date_may_not_precede_start_date(workspace: Path) -> None:
     form = load_forms(workspace)["leave_request"]
-    _, errors = validate_values(form, {"leave_type": "annual", "start_date": "2026-05-08", "end_date": "2026-05-04", "days": 1})
+    _, errors = validate_values(
+        form,
+        {"leave_type": "annual", "start_date": "2026-05-08", "end_date": "2026-05-04", "days": 1},
+    )
     assert errors == {"end_date": "End date cannot be before Start date"}
 
 
 def test_broken_form_files_are_named(tmp_path: Path) -> None:
     (tmp_path / "forms").mkdir()
-    (tmp_path / "forms" / "bad.yaml").write_text("name: bad\ntitle: Bad\nfields:\n  - {name: x, label: X, type: colour}\n")
+    (tmp_path / "forms" / "bad.yaml").write_text(
+        "name: bad\ntitle: Bad\nfields:\n  - {name: x, label: X, type: colour}\n"
+    )
     with pytest.raises(ConfigError, match="bad.yaml"):
         load_forms(tmp_path)
     (tmp_path / "forms" / "bad.yaml").write_text("fields: [unclosed\n")
@@ -109,14 +166,20 @@ def test_broken_form_files_are_named(tmp_path: Path) -> None:
 
 
 def test_submit_get_and_idempotency(registry: ToolRegistry, ctx: ToolContext) -> None:
-    approved = ToolContext(user=ctx.user, channel=ctx.channel, approval_id="A-7", idempotency_key="A-7")
+    approved = ToolContext(
+        user=ctx.user, channel=ctx.channel, approval_id="A-7", idempotency_key="A-7"
+    )
     first = registry.call("submit_form", {"form": "expense_claim", "values": EXPENSE}, approved)
     again = registry.call("submit_form", {"form": "expense_claim", "values": EXPENSE}, approved)
     assert first.ok and again.ok
     sub_id = first.data["submission_id"]
     assert re.fullmatch(r"EXP-\d{5}", sub_id) and sub_id == "EXP-01001"
     assert again.data["submission_id"] == sub_id and "already submitted" in again.content
-    other = registry.call("submit_form", {"form": "expense_claim", "values": EXPENSE}, ToolContext(user="U2", idempotency_key="A-8"))
+    other = registry.call(
+        "submit_form",
+        {"form": "expense_claim", "values": EXPENSE},
+        ToolContext(user="U2", idempotency_key="A-8"),
+    )
     assert other.data["submission_id"] == "EXP-01002"
     got = registry.call("get_submission", {"submission_id": sub_id}, ctx)
     assert got.ok and got.data["values"]["amount"] == 42.5 and got.data["submitter"] == ctx.user
@@ -131,8 +194,12 @@ def test_purchase_order_ids_carry_the_year(registry: ToolRegistry, ctx: ToolCont
     assert result.data["values"]["quotes"] == 1  # the default
 
 
-def test_invalid_submission_names_fields_and_stores_nothing(registry: ToolRegistry, ctx: ToolContext) -> None:
-    result = registry.call("submit_form", {"form": "leave_request", "values": {"leave_type": "holiday"}}, ctx)
+def test_invalid_submission_names_fields_and_stores_nothing(
+    registry: ToolRegistry, ctx: ToolContext
+) -> None:
+    result = registry.call(
+        "submit_form", {"form": "leave_request", "values": {"leave_type": "holiday"}}, ctx
+    )
     assert not result.ok and {"leave_type", "start_date", "end_date", "days"} == set(result.errors)
     unknown = registry.call("submit_form", {"form": "timesheet", "values": {}}, ctx)
     assert not unknown.ok and "expense_claim" in unknown.content

@@ -34,7 +34,14 @@ def make_registry(db: Database, policy: ToolPolicy | None = None) -> ToolRegistr
     specs = [
         ToolSpec("echo", "Repeat the text.", EchoArgs, echo),
         ToolSpec("boom", "Fails.", EchoArgs, boom),
-        ToolSpec("store", "Writes.", EchoArgs, echo, side_effect="write", summary=lambda a: f"Store {a.text!r}"),
+        ToolSpec(
+            "store",
+            "Writes.",
+            EchoArgs,
+            echo,
+            side_effect="write",
+            summary=lambda a: f"Store {a.text!r}",
+        ),
     ]
     return ToolRegistry(specs, db, policy or ToolPolicy())
 
@@ -45,7 +52,13 @@ def test_a_call_runs_and_is_audited(db: Database) -> None:
     result = registry.call("echo", {"text": "ab", "times": 2}, ctx)
     assert result.ok and result.content == "abab" and result.data == {"by": "U1"}
     [entry] = AuditLog(db).recent()
-    assert (entry.user, entry.channel, entry.thread, entry.tool, entry.status) == ("U1", "C1", "t1", "echo", "ok")
+    assert (entry.user, entry.channel, entry.thread, entry.tool, entry.status) == (
+        "U1",
+        "C1",
+        "t1",
+        "echo",
+        "ok",
+    )
     assert entry.arguments == {"text": "ab", "times": 2} and entry.approval_id == "A-9"
     assert entry.result == "abab" and entry.duration_ms >= 0 and entry.id == result.audit_id
 
@@ -62,7 +75,9 @@ def test_bad_arguments_come_back_naming_each_field(db: Database) -> None:
     assert AuditLog(db).recent(status="invalid")[0].tool == "echo"
 
 
-def test_an_unexpected_error_is_logged_with_an_id_and_reported_briefly(db: Database, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unexpected_error_is_logged_with_an_id_and_reported_briefly(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     registry = make_registry(db)
     with caplog.at_level(logging.ERROR, logger="tools.registry"):
         result = registry.call("boom", {"text": "x"}, ToolContext(user="U1"))
@@ -88,10 +103,16 @@ def test_policy_users_roles_and_channels(db: Database) -> None:
     denied = registry.call("echo", {"text": "x"}, ToolContext(user="U3"))
     assert not denied.ok and denied.status == "denied" and "U3" in denied.content
     assert registry.call("store", {"text": "x"}, ToolContext(user="U2", channel="C-FIN")).ok
-    assert registry.call("store", {"text": "x"}, ToolContext(user="U9", channel="C-FIN", roles=frozenset({"finance"}))).ok
+    assert registry.call(
+        "store",
+        {"text": "x"},
+        ToolContext(user="U9", channel="C-FIN", roles=frozenset({"finance"})),
+    ).ok
     with pytest.raises(PolicyDenied, match="channel"):
         registry.check_policy("store", ToolContext(user="U2", channel="C-OTHER"))
-    assert registry.call("boom", {"text": "x"}, ToolContext(user="anyone")).status == "error"  # no rule: open
+    assert (
+        registry.call("boom", {"text": "x"}, ToolContext(user="anyone")).status == "error"
+    )  # no rule: open
     assert [e.status for e in AuditLog(db).recent(tool="echo")] == ["denied", "ok"]
 
 
@@ -117,12 +138,18 @@ def test_langchain_tools_run_reads_and_gate_writes(db: Database) -> None:
         return "Waiting for approval A-1."
 
     tools = {t.name: t for t in registry.langchain_tools(ToolContext(user="U1"), gate)}
-    read = tools["echo"].invoke({"type": "tool_call", "id": "c1", "name": "echo", "args": {"text": "hi"}})
+    read = tools["echo"].invoke(
+        {"type": "tool_call", "id": "c1", "name": "echo", "args": {"text": "hi"}}
+    )
     assert isinstance(read, ToolMessage) and read.content == "hi" and read.artifact.ok
-    write = tools["store"].invoke({"type": "tool_call", "id": "c2", "name": "store", "args": {"text": "x"}})
+    write = tools["store"].invoke(
+        {"type": "tool_call", "id": "c2", "name": "store", "args": {"text": "x"}}
+    )
     assert write.content == "Waiting for approval A-1."
     assert gated == [("store", EchoArgs(text="x"))]
-    bad = tools["echo"].invoke({"type": "tool_call", "id": "c3", "name": "echo", "args": {"times": 2}})
+    bad = tools["echo"].invoke(
+        {"type": "tool_call", "id": "c3", "name": "echo", "args": {"times": 2}}
+    )
     assert "text" in bad.content and "Fix these" in bad.content
     statuses = [e.status for e in AuditLog(db).recent()]
     assert statuses == ["invalid", "gated", "ok"]
@@ -130,7 +157,9 @@ def test_langchain_tools_run_reads_and_gate_writes(db: Database) -> None:
 
 def test_langchain_tools_without_gate_run_writes(db: Database) -> None:
     tools = {t.name: t for t in make_registry(db).langchain_tools(ToolContext(user="U1"))}
-    out = tools["store"].invoke({"type": "tool_call", "id": "c1", "name": "store", "args": {"text": "x"}})
+    out = tools["store"].invoke(
+        {"type": "tool_call", "id": "c1", "name": "store", "args": {"text": "x"}}
+    )
     assert out.content == "x"
 
 
