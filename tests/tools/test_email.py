@@ -51,7 +51,7 @@ def test_recipients_outside_allowed_domains_are_refused_before_anything_is_store
 def test_outbox_enqueue_checks_domains_too(
     db: Database, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    with pytest.raises(PolicyDenied, match="evil.example"):
+    with pytest.raises(PolicyDenied, match=r"evil\.example"):
         smtp_outbox(db, smtp_server, tmp_path).enqueue(
             to=["x@evil.example"], subject="s", body="b", created_by="U1"
         )

@@ -59,7 +59,7 @@ def test_demo_forms_follow_the_company_facts(workspace: Path) -> None:
 
 def test_every_field_error_is_reported_at_once_in_plain_words(workspace: Path) -> None:
     form = load_forms(workspace)["expense_claim"]
-    clean, errors = validate_values(
+    _clean, errors = validate_values(
         form,
         {
             "expense_date": "next week",
@@ -158,7 +158,7 @@ def test_broken_form_files_are_named(tmp_path: Path) -> None:
     (tmp_path / "forms" / "bad.yaml").write_text(
         "name: bad\ntitle: Bad\nfields:\n  - {name: x, label: X, type: colour}\n"
     )
-    with pytest.raises(ConfigError, match="bad.yaml"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
         load_forms(tmp_path)
     (tmp_path / "forms" / "bad.yaml").write_text("fields: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
