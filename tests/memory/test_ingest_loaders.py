@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 from pathlib import Path
 
 import docx
@@ -174,7 +175,7 @@ def test_split_text_respects_size_and_overlaps() -> None:
     chunks = split_text(" ".join(sentences), size=300, overlap=80)
     assert len(chunks) > 5
     assert all(len(c) <= 300 + 80 for c in chunks)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert before[-30:] in after  # the tail of each chunk opens the next one
     joined = " ".join(chunks)
     assert all(s in joined for s in sentences)  # nothing lost
