@@ -248,7 +248,10 @@ def load_process_file(path: Path) -> ProcessDef:
         raise ConfigError(f"process file {path.name!r} is invalid: {_short(exc)}") from exc
     if process.name != path.stem:
         raise ConfigError(f"process file {path.name!r} declares name {process.name!r}")
-    process.check()
+    try:
+        process.check()
+    except ConfigError as exc:
+        raise ConfigError(f"process file {path.name!r}: {exc}") from exc
     return process
 
 
