@@ -105,6 +105,12 @@ class FakeSocketMode:
     def disconnect(self, reason: str = "refresh_requested") -> None:
         self.send({"type": "disconnect", "reason": reason})
 
+    def close_connection(self, index: int) -> None:
+        """Close one connection from the server side (Slack ends a replaced one soon after)."""
+        with self._cond:
+            connection = self.connections[index]
+        asyncio.run_coroutine_threadsafe(connection.close(), self._loop).result(10)
+
     def wait_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:
             return next((a for a in self.acks if a.get("envelope_id") == envelope_id), None)

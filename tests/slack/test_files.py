@@ -10,10 +10,25 @@ from tests.fakes.slack_api import MockSlackApi
 from tests.slack.conftest import BOT_TOKEN, Rig, build_rig, make_settings, message
 
 
-def _shared(rig: Rig, name: str = "Travel policy 2026.md", file_id: str = "F100", **extra: Any) -> None:
-    item = {"id": file_id, "name": name, "filetype": Path(name).suffix.lstrip("."), "url_private": f"{rig.api.url}/files/{file_id}/{name}"}
+def _shared(
+    rig: Rig, name: str = "Travel policy 2026.md", file_id: str = "F100", **extra: Any
+) -> None:
+    item = {
+        "id": file_id,
+        "name": name,
+        "filetype": Path(name).suffix.lstrip("."),
+        "url_private": f"{rig.api.url}/files/{file_id}/{name}",
+    }
     rig.event(
-        message("here is the new policy", ts="60.0", channel="D100", channel_type="im", subtype="file_share", files=[item], **extra),
+        message(
+            "here is the new policy",
+            ts="60.0",
+            channel="D100",
+            channel_type="im",
+            subtype="file_share",
+            files=[item],
+            **extra,
+        ),
         event_id=f"Ev-{file_id}",
     )
 
@@ -21,24 +36,34 @@ def _shared(rig: Rig, name: str = "Travel policy 2026.md", file_id: str = "F100"
 def _serve(api: MockSlackApi, file_id: str, name: str, data: bytes) -> None:
     url = f"{api.url}/files/{file_id}/{quote(name)}"
     api.files[url.removeprefix(api.url)] = data
-    api.reply("files.info", {"ok": True, "file": {"id": file_id, "name": name, "size": len(data), "url_private": url}})
+    api.reply(
+        "files.info",
+        {"ok": True, "file": {"id": file_id, "name": name, "size": len(data), "url_private": url}},
+    )
 
 
 def test_a_shared_document_is_offered_and_the_question_still_answered(rig: Rig) -> None:
     _shared(rig)
     rig.drain()
-    offers = [c for c in rig.api.calls_to("chat.postMessage") if "knowledge base" in c.payload["text"]]
+    offers = [
+        c for c in rig.api.calls_to("chat.postMessage") if "knowledge base" in c.payload["text"]
+    ]
     assert len(offers) == 1
     assert offers[0].payload["thread_ts"] == "60.0"
     buttons = offers[0].payload["blocks"][-1]["elements"]
-    assert [(b["action_id"], b["value"]) for b in buttons] == [("rpa_file_add", "F100"), ("rpa_file_skip", "F100")]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("rpa_file_add", "F100"),
+        ("rpa_file_skip", "F100"),
+    ]
     assert rig.service.calls_to("handle")[0].args[0].text == "here is the new policy"
 
 
 def test_unsupported_files_are_not_offered(rig: Rig) -> None:
     _shared(rig, name="photo.png", file_id="F200")
     rig.drain()
-    assert not [c for c in rig.api.calls_to("chat.postMessage") if "knowledge base" in c.payload["text"]]
+    assert not [
+        c for c in rig.api.calls_to("chat.postMessage") if "knowledge base" in c.payload["text"]
+    ]
 
 
 def test_confirming_downloads_with_the_token_and_adds_the_document_once(rig: Rig) -> None:
@@ -70,16 +95,26 @@ def test_no_thanks_updates_the_offer_and_adds_nothing(rig: Rig) -> None:
 
 
 def test_a_file_hosted_elsewhere_never_gets_the_token(rig: Rig) -> None:
-    rig.api.reply("files.info", {"ok": True, "file": {"id": "F300", "name": "a.md", "url_private": "http://evil.example/a.md"}})
+    rig.api.reply(
+        "files.info",
+        {
+            "ok": True,
+            "file": {"id": "F300", "name": "a.md", "url_private": "http://evil.example/a.md"},
+        },
+    )
     rig.click("rpa_file_add", "F300", user="U100", channel="D100", ts="62.0")
     update = rig.api.wait_for("chat.update")[0]
     assert "Not added" in update.payload["text"]
     assert rig.added.calls == []
 
 
-def test_only_permitted_users_may_add_documents(api: MockSlackApi, workspace: Path, data_dir: Path) -> None:
+def test_only_permitted_users_may_add_documents(
+    api: MockSlackApi, workspace: Path, data_dir: Path
+) -> None:
     policy = {"add_document": {"roles": ["knowledge"]}}
-    settings = make_settings(workspace, data_dir, api, tool_policy=policy, roles={"knowledge": ["U300"]})
+    settings = make_settings(
+        workspace, data_dir, api, tool_policy=policy, roles={"knowledge": ["U300"]}
+    )
     rig = build_rig(api, settings)
     try:
         _serve(api, "F400", "guide.txt", b"text")

@@ -32,7 +32,13 @@ def _mention(event_id: str, text: str, ts: str) -> dict[str, object]:
         "type": "event_callback",
         "team_id": "T0001",
         "event_id": event_id,
-        "event": {"type": "app_mention", "user": "U100", "text": f"<@{BOT_USER}> {text}", "ts": ts, "channel": "C100"},
+        "event": {
+            "type": "app_mention",
+            "user": "U100",
+            "text": f"<@{BOT_USER}> {text}",
+            "ts": ts,
+            "channel": "C100",
+        },
     }
 
 
@@ -50,26 +56,40 @@ def test_socket_mode_acks_answers_reconnects_and_ignores_a_replay(
     assert settings.slack_mode == "socket"
     service = FakeService()
     app = create_app(settings, service, client=WebClient(token=BOT_TOKEN, base_url=api.base_url))
-    handler = SocketModeHandler(app, APP_TOKEN)
+    handler = SocketModeHandler(app, APP_TOKEN, ping_interval=0.5)
     handler.connect()
     try:
         socket_server.wait_connections(1)
-        first = socket_server.send_envelope("events_api", _mention("EvS1", "hello over sockets", "70.0"))
+        first = socket_server.send_envelope(
+            "events_api", _mention("EvS1", "hello over sockets", "70.0")
+        )
         assert socket_server.wait_ack(first)["envelope_id"] == first
         reply = api.wait_for("chat.update")[0]
         assert reply.payload["text"] == "You said: hello over sockets"
 
         socket_server.disconnect()  # Slack asks the client to move to a new connection
         socket_server.wait_connections(2)
+        socket_server.close_connection(0)
         assert len(api.calls_to("apps.connections.open")) >= 2
-        assert api.calls_to("apps.connections.open")[0].headers["Authorization"] == f"Bearer {APP_TOKEN}"
+        assert (
+            api.calls_to("apps.connections.open")[0].headers["Authorization"]
+            == f"Bearer {APP_TOKEN}"
+        )
 
-        replay = socket_server.send_envelope("events_api", _mention("EvS1", "hello over sockets", "70.0"), retry_attempt=1)
+        replay = socket_server.send_envelope(
+            "events_api", _mention("EvS1", "hello over sockets", "70.0"), retry_attempt=1
+        )
         socket_server.wait_ack(replay)
 
         command = socket_server.send_envelope(
             "slash_commands",
-            {"command": "/rpa", "text": "help", "user_id": "U100", "channel_id": "C100", "trigger_id": "T-s"},
+            {
+                "command": "/rpa",
+                "text": "help",
+                "user_id": "U100",
+                "channel_id": "C100",
+                "trigger_id": "T-s",
+            },
         )
         ack = socket_server.wait_ack(command)
         assert "/rpa docs QUERY" in ack["payload"]["text"]
