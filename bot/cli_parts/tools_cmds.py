@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import asdict
 from typing import Any
 
 import typer
@@ -126,6 +127,7 @@ def audit(
     tool: str = typer.Option("", "--tool", help="Only calls of this tool."),
     status: str = typer.Option("", "--status", help="ok, invalid, denied, error or gated."),
     limit: int = typer.Option(30, "--limit", min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per call, for scripts."),
 ) -> None:
     """Recent tool calls, newest first: who, where, what, outcome, duration."""
     from bot.cli import settings
@@ -135,6 +137,10 @@ def audit(
     entries = AuditLog(Database(settings().state_db)).recent(
         user=user or None, tool=tool or None, status=status or None, limit=limit
     )
+    if as_json:
+        for entry in entries:
+            typer.echo(json.dumps(asdict(entry), ensure_ascii=False, default=str))
+        return
     table = Table(
         "id", "at", "user", "channel", "tool", "status", "ms", "approval", "arguments / error"
     )
@@ -152,6 +158,7 @@ def outbox(
     deliver: bool = typer.Option(False, "--deliver", help="Deliver every due message now."),
     status: str = typer.Option("", "--status", help="Only messages in this state."),
     limit: int = typer.Option(30, "--limit", min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per message, for scripts."),
 ) -> None:
     """Outgoing mail and its states (pending, sending, sent, unknown, failed)."""
     from bot.cli import settings
@@ -175,7 +182,13 @@ def outbox(
     except NotFound as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(1) from exc
-    _print_outbox(box.store.list(status=status or None, limit=limit))
+    messages = box.store.list(status=status or None, limit=limit)
+    if as_json:
+        for m in messages:
+            row = {k: v for k, v in asdict(m).items() if k not in ("raw", "created")}
+            typer.echo(json.dumps(row, ensure_ascii=False, default=str))
+        return
+    _print_outbox(messages)
 
 
 def _print_outbox(messages: list[Any]) -> None:
