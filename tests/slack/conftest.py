@@ -140,8 +140,7 @@ def make_settings(workspace: Path, data_dir: Path, api: MockSlackApi, **extra: A
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
         slack_api_url=api.base_url,
-        workers=2,
-        **extra,
+        **{"workers": 2, **extra},
     )
 
 
