@@ -186,6 +186,8 @@ class ActionRunner:
             self.remember = remember
         report = []
         for action in self.approvals.recoverable():
+            if action.run_id:  # a process step's approval: the process engine resumes its run
+                continue
             outcome = self.execute(action.id, recovering=True)
             word = "done" if isinstance(outcome, Final) else f"failed ({outcome.message})"
             report.append(f"{action.id} {action.tool}: {word}")
