@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from memory.ingest import IngestOptions, IngestReport
     from memory.knowledge import KnowledgeBase
 
-console = Console()
+console = Console(soft_wrap=True)  # long citations and summaries stay one line (greppable)
 
 
 def register(app: typer.Typer) -> None:
