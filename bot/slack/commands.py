@@ -31,6 +31,7 @@ from bot.slack.forms import FormUnavailable, load_form
 from bot.slack.replies import Outcome, failure_text, post_card, safe_collect
 from bot.slack.surface import Surface
 from bot.slack.views import form_modal
+from memory.errors import ConfigError
 
 SERVICE_COMMANDS = {"docs", "forms", "run", "status", "approvals"}
 NEEDS_ARGUMENT = {"ask": "QUESTION", "docs": "QUERY", "form": "NAME", "run": "PROCESS"}
@@ -61,6 +62,8 @@ def route(surface: Surface, ack: Ack, command: dict[str, Any], respond: Respond)
     inbound = _inbound(command)
     if name == "form":
         _open_form(surface, command, argument, respond)
+    elif name == "run" and " " not in argument and _open_process_form(surface, command, argument):
+        pass  # the modal collects the inputs; its submission starts the run
     elif name == "ask":
         surface.queue.submit(lambda: _ask(surface, inbound, argument, respond))
     else:
@@ -93,6 +96,26 @@ def _open_form(surface: Surface, command: dict[str, Any], name: str, respond: Re
         return
     metadata = {"channel": command["channel_id"], "response_url": command.get("response_url")}
     surface.client.views_open(trigger_id=command["trigger_id"], view=form_modal(form, metadata))
+
+
+def _open_process_form(surface: Surface, command: dict[str, Any], name: str) -> bool:
+    """Open the form of process ``name``; False when it has none (the service answers then)."""
+    from tools.process_defs import load_processes
+
+    try:
+        process = load_processes(surface.settings.workspace).get(name)
+        form = load_form(surface.settings, process.form) if process and process.form else None
+    except (FormUnavailable, ConfigError):
+        return False
+    if form is None:
+        return False
+    metadata = {
+        "form": f"process:{name}",
+        "channel": command["channel_id"],
+        "response_url": command.get("response_url"),
+    }
+    surface.client.views_open(trigger_id=command["trigger_id"], view=form_modal(form, metadata))
+    return True
 
 
 async def _ask(surface: Surface, inbound: Inbound, question: str, respond: Respond) -> None:

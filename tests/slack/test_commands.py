@@ -71,7 +71,7 @@ def test_forms_status_and_approvals_route_to_the_service(rig: Rig) -> None:
 
 def test_run_answers_in_the_channel_and_posts_the_approval_card(rig: Rig) -> None:
     rig.service.script["command"] = [_approval(), Final("Vendor onboarding waits for approval.")]
-    rig.command("run vendor_onboarding", trigger="T-run")
+    rig.command('run vendor_onboarding {"legal_name": "Globex GmbH"}', trigger="T-run")
     sent = rig.api.wait_for("response_url")[0]
     assert sent.payload["response_type"] == "in_channel"
     card = rig.api.wait_for("chat.postMessage")[0]
@@ -102,7 +102,7 @@ def test_an_approval_card_goes_to_direct_messages_when_the_bot_is_not_in_the_cha
         ),
     )
     rig.service.script["command"] = [_approval("PA-2"), Final("Waiting for approval.")]
-    rig.command("run vendor_onboarding", trigger="T-dm")
+    rig.command('run vendor_onboarding {"legal_name": "Globex GmbH"}', trigger="T-dm")
     posts = rig.api.wait_for("chat.postMessage", count=2)
     assert [p.payload["channel"] for p in posts] == ["C100", "U100"]
 
@@ -132,6 +132,16 @@ def test_ask_answers_privately_where_the_bot_is_not_a_member(rig: Rig) -> None:
     sent = rig.api.wait_for("response_url")[0]
     assert sent.payload["response_type"] == "ephemeral"
     assert sent.payload["text"] == "You said: what is the meal cap?"
+
+
+def test_run_opens_the_process_form_whose_submission_starts_the_run(rig: Rig) -> None:
+    rig.command("run expense_reimbursement", trigger="T-proc")
+    opened = rig.api.wait_for("views.open")[0]
+    meta = json.loads(opened.payload["view"]["private_metadata"])
+    assert meta["form"] == "process:expense_reimbursement"
+    blocks = {b["block_id"] for b in opened.payload["view"]["blocks"] if b["type"] == "input"}
+    assert {"expense_date", "amount", "category"} <= blocks
+    assert rig.service.calls_to("command") == []
 
 
 def test_form_opens_a_modal_built_from_the_definition(rig: Rig) -> None:
