@@ -34,6 +34,19 @@ def _model_loading_guard(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     monkeypatch.setattr(loading, "ALLOW_MODEL_LOADS", allowed)
 
 
+@pytest.fixture(scope="session")
+def demo_chroma(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Chroma store with the demo workspace's documents, built once per test session."""
+    from memory.ingest import ingest_paths
+    from memory.knowledge import KnowledgeBase
+
+    store = tmp_path_factory.mktemp("demo-kb") / "chroma"
+    kb = KnowledgeBase(store, "embedded", "process_docs")
+    report = ingest_paths(kb, [DEFAULT_WORKSPACE / "docs"], root=DEFAULT_WORKSPACE)
+    assert kb.count() > 0, report
+    return store
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A private copy of the demo workspace (tests may write its sheets)."""

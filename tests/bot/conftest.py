@@ -9,23 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.config import DEFAULT_WORKSPACE, Settings
+from bot.config import Settings
 from bot.events import Event, Inbound
 from bot.wiring import App, build_app
 from tests.fakes.chat_model import ScriptedChatModel
-
-
-@pytest.fixture(scope="session")
-def demo_chroma(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Chroma store with the demo workspace's documents, built once per test session."""
-    from memory.ingest import ingest_paths
-    from memory.knowledge import KnowledgeBase
-
-    store = tmp_path_factory.mktemp("demo-kb") / "chroma"
-    kb = KnowledgeBase(store, "embedded", "process_docs")
-    report = ingest_paths(kb, [DEFAULT_WORKSPACE / "docs"], root=DEFAULT_WORKSPACE)
-    assert kb.count() > 0, report
-    return store
 
 
 @pytest.fixture
