@@ -272,3 +272,33 @@ def clear_cache() -> None:
     """Forget loaded models (tests and benchmarks that load several precisions)."""
     with _CACHE_LOCK:
         _CACHE.clear()
+
+
+def describe_model(settings: Settings) -> list[str]:
+    """What ``rpa-agent doctor`` shows about the model, without loading any weights."""
+    lines = [f"model: {settings.model}"]
+    try:
+        resolved = resolve_model(settings.model)
+        device = pick_device(settings.model_device)
+        dtype = pick_dtype(settings.model_dtype, device)
+    except ModelNotAvailable as exc:
+        return [*lines, f"not available: {exc}"]
+    source = (
+        Path(resolved.source) / resolved.gguf_file if resolved.gguf_file else Path(resolved.source)
+    )
+    lines.append(f"weights: {source}")
+    if resolved.gguf_file:
+        cached = _cache_dir_for(resolved, settings.models_dir)
+        state = (
+            "ready"
+            if (cached / "config.json").is_file()
+            else "not yet converted (first load takes ~30 s)"
+        )
+        lines.append(f"converted copy: {cached} ({state})")
+    lines.append(f"device: {device}, dtype: {dtype}")
+    if settings.adapter:
+        ok = (settings.adapter / "adapter_config.json").is_file()
+        lines.append(
+            f"LoRA adapter: {settings.adapter} ({'found' if ok else 'missing adapter_config.json'})"
+        )
+    return lines

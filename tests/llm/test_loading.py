@@ -75,3 +75,12 @@ def test_device_choice() -> None:
 def test_missing_adapter_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ModelNotAvailable, match=r"adapter_config\.json"):
         loading._merge_adapter(object(), tmp_path)
+
+
+def test_describe_model_loads_nothing(settings: Settings, tmp_path: Path) -> None:
+    lines = loading.describe_model(settings.model_copy(update={"adapter": tmp_path}))
+    assert lines[0] == "model: embedded"
+    assert any("not yet converted" in line for line in lines)
+    assert any("missing adapter_config.json" in line for line in lines)
+    missing = loading.describe_model(settings.model_copy(update={"model": "no-such/model"}))
+    assert missing[-1].startswith("not available:")

@@ -1,0 +1,37 @@
+"""Fixtures for real-model tests: one converted-model cache per test run, one loaded model per module.
+
+A fresh clone converts the embedded GGUF once (~30 s) into a session-wide models directory;
+every real-model test after that loads from it in about a second, and tests in one module share
+the same loaded model (as conversations share it in the bot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.llm import loading
+from bot.llm.loading import LoadedModel
+
+
+@pytest.fixture(scope="session")
+def models_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir whose ``models/`` holds the converted model for the whole run."""
+    return tmp_path_factory.mktemp("model-data")
+
+
+@pytest.fixture(scope="session")
+def model_settings(models_data_dir: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=models_data_dir, model_device="cpu")  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="module")
+def loaded_model(model_settings: Settings) -> Iterator[LoadedModel]:
+    """The embedded model on CPU in the automatic dtype, loaded once per module."""
+    # Module fixtures run before the per-test guard, so allow loads explicitly here.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "ALLOW_MODEL_LOADS", True)
+        yield loading.load_model(model_settings)
