@@ -33,14 +33,19 @@ def run() -> None:
             "SLACK_SIGNING_SECRET for HTTP mode, in .env: see README, 'Connect Slack'). "
             "Starting the terminal chat.[/dim]"
         )
-        chat()
+        chat(user="")
         return
     from bot.slack.app import run_slack
     from bot.wiring import build_app
 
     app = build_app(settings)
-    _recover(app)
-    run_slack(settings, app.service, add_document=_document_adder(app))
+    _prepare(app)
+    keeper = _housekeeper(app)
+    try:
+        run_slack(settings, app.service, add_document=_document_adder(app))
+    finally:
+        keeper.stop()
+        app.service.close()
 
 
 def chat(
@@ -55,15 +60,37 @@ def chat(
 
     settings = get_settings()
     app = build_app(settings)
-    _recover(app)
-    agent_reset = _reset_thread(app)
+    _prepare(app)
+    keeper = _housekeeper(app)
     terminal = TerminalChat(
-        app.service, user=user or settings.terminal_user, console=console, reset=agent_reset
+        app.service,
+        user=user or settings.terminal_user,
+        console=console,
+        reset=_reset_thread(app),
     )
     try:
         asyncio.run(terminal.run())
     finally:
+        keeper.stop()
         app.service.close()
+
+
+def _prepare(app: Any) -> None:
+    """Bring the knowledge base up to date (unchanged files are skipped) and recover."""
+    from bot.cli_parts.knowledge import run_ingest
+
+    docs = app.settings.workspace / "docs"
+    if docs.is_dir():
+        run_ingest(app.knowledge.get(), app.settings, [docs])
+    _recover(app)
+
+
+def _housekeeper(app: Any) -> Any:
+    from bot.background import Housekeeper
+    from tools import build_outbox
+
+    outbox = build_outbox(app.settings, app.db)
+    return Housekeeper([outbox.deliver_pending, app.approvals.expire_overdue]).start()
 
 
 def _recover(app: Any) -> None:
