@@ -110,5 +110,5 @@ def workspace_catalogue(settings: Settings) -> tuple[dict[str, str], dict[str, s
 
     forms = {name: form.title for name, form in load_forms(settings.workspace).items()}
     processes = load_processes(settings.workspace)
-    wraps = {p.form: name for name, p in processes.items() if getattr(p, "form", None)}
+    wraps = {str(p.form): name for name, p in processes.items() if getattr(p, "form", None)}
     return forms, wraps, list(processes)

@@ -131,9 +131,12 @@ def _lookup_intents(forms: Mapping[str, str], processes: list[str]) -> list[Inte
         }
         return _fixed("update_sheet_row", args, {"id": cid, "status": status_value})
 
-    none: Callable[[str], Callable[[random.Random, date], Filled]] = lambda tool: (
-        lambda rng, today: _fixed(tool, {})
-    )  # noqa: E731
+    def none(tool: str) -> Callable[[random.Random, date], Filled]:
+        def fill(rng: random.Random, today: date) -> Filled:
+            return _fixed(tool, {})
+
+        return fill
+
     return [
         Intent("list_forms", ("list_forms",), (
             "which forms can I fill in?", "what forms are there", "list the forms", "show me all forms please",
@@ -218,6 +221,26 @@ def _email_intent(tool: str, verb: tuple[str, ...]) -> Intent:
     return Intent(tool, (tool,), templates, fill)
 
 
+DOC_TOPICS = (
+    "onboard a new vendor", "claim back a taxi receipt", "report a security incident", "book a business trip",
+    "get a purchase order approved", "request admin access", "carry over unused leave days", "get paid for an expense",
+    "report a personal data breach", "approve a supplier invoice", "keep job applications",
+)  # fmt: skip
+
+
+def _docs_intent() -> Intent:
+    def fill(rng: random.Random, today: date) -> Filled:
+        topic = v.pick(rng, DOC_TOPICS)
+        return _fixed("search_process_docs", {"query": topic}, {"topic": topic})
+
+    return Intent("search_process_docs", ("search_process_docs",), (
+        "how do I {topic}?", "what is the policy to {topic}?", "explain how to {topic}",
+        "where can I read how to {topic}?", "what are the rules to {topic}?",
+        "I don't know how to {topic}, can you check the docs?", "what does the handbook say about how to {topic}?",
+        "can you look up how we {topic}?",
+    ), fill)  # fmt: skip
+
+
 def workspace_intents(
     form_titles: Mapping[str, str], form_process: Mapping[str, str], processes: list[str]
 ) -> list[Intent]:
@@ -227,6 +250,7 @@ def workspace_intents(
         if form in FORM_SAMPLERS:
             intents.append(_form_intent(form, form_process.get(form)))
             intents.append(_clarify_intent(form, form_process.get(form)))
+    intents.append(_docs_intent())
     intents += _lookup_intents(form_titles, processes or ["expense_reimbursement"])
     intents.append(_email_intent("send_email", ("send", "write")))
     intents.append(_email_intent("draft_email", ("draft", "prepare")))

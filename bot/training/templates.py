@@ -82,7 +82,7 @@ def _leave(rng: random.Random, today: date) -> tuple[dict[str, str], dict[str, A
     kind = v.pick(rng, tuple(LEAVE_WORDS))
     start, start_said = v.a_date(rng, today, (3, 60))
     length = rng.randint(1, 10)
-    end, end_said = v.a_date(rng, start, (length - 1, length - 1))
+    _, end_said = v.a_date(rng, start, (length - 1, length - 1))
     days = v.plain_number(length if rng.random() < 0.85 else length - 0.5)
     slots = {
         "leave_word": v.pick(rng, LEAVE_WORDS[kind]),

@@ -1,0 +1,210 @@
+"""CLI of the training area: ``rpa-agent train data``, ``rpa-agent train run``, ``rpa-agent eval agent``."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+
+train_app = typer.Typer(
+    help="Teach the local model this deployment's tools (LoRA).", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train`` group and ``eval agent``."""
+    from bot.cli import eval_app
+
+    app.add_typer(train_app, name="train")
+    train_app.command("data")(train_data)
+    train_app.command("run")(train_run)
+    eval_app.command("agent")(eval_agent)
+
+
+def _data_dir(name: str) -> Path:
+    from bot.cli import settings
+
+    return settings().data_dir / "training" / name
+
+
+def train_data(
+    name: str = typer.Option("default", help="Dataset name (a folder under DATA_DIR/training)."),
+    seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
+    per_template: int = typer.Option(12, min=1, help="Examples per training/validation template."),
+    test_per_template: int = typer.Option(3, min=1, help="Examples per held-out test template."),
+    today: str = typer.Option(
+        "", help="The date requests are written on (YYYY-MM-DD); default today."
+    ),
+    quick: bool = typer.Option(False, "--quick", help="A tiny dataset for smoke tests."),
+    from_audit: bool = typer.Option(
+        True, help="Add approved (and edited) real tool calls to the training split."
+    ),
+) -> None:
+    """Generate train / validation / test JSONL from the workspace's tools, forms and processes."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from bot.cli import settings
+    from bot.training.context import open_registry, workspace_catalogue, workspace_context
+    from bot.training.data import DataOptions, generate_dataset, merge_records, write_dataset
+    from bot.training.real_use import approved_examples
+
+    s = settings()
+    registry = open_registry(s)
+    context = workspace_context(registry, date.fromisoformat(today) if today else None)
+    forms, wraps, processes = workspace_catalogue(s)
+    options = DataOptions(
+        seed=seed,
+        per_template=2 if quick else per_template,
+        test_per_template=1 if quick else test_per_template,
+    )
+    dataset = generate_dataset(context, forms, wraps, processes, options)
+    if from_audit:
+        merge_records(dataset.splits, approved_examples(s, context))
+    directory = write_dataset(dataset, _data_dir(name))
+    Console().print(Markdown((directory / "report.md").read_text(encoding="utf-8")))
+    typer.echo(f"Wrote {directory}")
+
+
+def train_run(
+    name: str = typer.Option("default", help="Dataset to train on, and the adapter's name."),
+    adapter_name: str = typer.Option("", help="Adapter name (default: the dataset name)."),
+    learning_rate: float = typer.Option(1e-3, help="Peak learning rate."),
+    epochs: int = typer.Option(3, min=1),
+    batch_size: int = typer.Option(8, min=1),
+    grad_accum: int = typer.Option(1, min=1, help="Batches per optimizer step."),
+    lora_r: int = typer.Option(16, min=1),
+    lora_alpha: int = typer.Option(32, min=1),
+    lora_dropout: float = typer.Option(0.05, min=0.0, max=0.9),
+    target_modules: str = typer.Option(
+        ",".join(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")),
+        help="Comma-separated module names.",
+    ),
+    max_length: int = typer.Option(
+        4096, min=64, help="Longest example (prompt + reply tokens) kept."
+    ),
+    seed: int = typer.Option(0),
+    patience: int = typer.Option(1, min=1, help="Epochs without improvement before stopping."),
+    prefix_refresh: int = typer.Option(4, min=1, help="Re-encode the shared prompt every N steps."),
+    max_examples: int = typer.Option(0, min=0, help="Train on at most N examples (0: all)."),
+    quick: bool = typer.Option(False, "--quick", help="A smoke-test run on a handful of examples."),
+) -> None:
+    """Fine-tune a LoRA adapter of the configured model on a dataset from `train data`."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from bot.cli import settings
+    from bot.llm.train import TrainConfig, train_adapter
+
+    config = TrainConfig(
+        learning_rate=learning_rate, epochs=1 if quick else epochs, batch_size=4 if quick else batch_size,
+        grad_accum=grad_accum, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+        target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()), max_length=max_length,
+        seed=seed, patience=patience, prefix_refresh=1000 if quick else prefix_refresh,
+        max_train_examples=8 if quick else (max_examples or None), max_val_examples=4 if quick else None,
+    )  # fmt: skip
+    with Progress(console=Console(stderr=True)) as bar:
+        task = bar.add_task("training", total=None)
+
+        def progress(phase: str, done: int, total: int, loss: float | None) -> None:
+            bar.update(
+                task,
+                completed=done,
+                total=total,
+                description=f"{phase} loss {loss:.3f}" if loss is not None else phase,
+            )
+
+        result = train_adapter(settings(), _data_dir(name), adapter_name or name, config, progress)
+    typer.echo(
+        f"Validation loss per epoch (0 = before): {', '.join(f'{v:.4f}' for v in result.val_losses)}"
+    )
+    typer.echo(
+        f"{result.examples['train']} training examples, {result.minutes:.1f} min on {result.device}; best epoch {result.best_epoch}"
+    )
+    typer.echo(f"Adapter: {result.adapter}  (use it with RPA_ADAPTER={result.adapter})")
+
+
+def _adapter_for(label: str, adapters: Path, configured: Path | None) -> Path | None:
+    if label == "base":
+        return None
+    if label == "adapter":
+        if configured:
+            return configured
+        found = sorted(adapters.glob("*/training.json"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise typer.BadParameter(
+                "no adapter trained yet; run `rpa-agent train run` or set RPA_ADAPTER"
+            )
+        return found[-1].parent
+    path = Path(label) if Path(label).is_dir() else adapters / label
+    if not (path / "adapter_config.json").is_file():
+        raise typer.BadParameter(
+            f"{label!r} is neither 'base', 'adapter', an adapter name nor an adapter directory"
+        )
+    return path
+
+
+def eval_agent(
+    cases: Path = typer.Option(
+        None, "--cases", help="A YAML or JSONL case file (default: the held-out test split)."
+    ),
+    data: str = typer.Option("default", help="Dataset whose test split is the default case set."),
+    compare: str = typer.Option(
+        "", help="Comma-separated runs, e.g. base,adapter (or adapter names / directories)."
+    ),
+    limit: int = typer.Option(0, min=0, help="Run only the first N cases (0: all)."),
+    out: Path = typer.Option(
+        Path("bench/results"), help="Directory for the JSON report and the bar chart."
+    ),
+) -> None:
+    """Tool-selection and argument accuracy, schema validity, answer facts, citations, latency."""
+    from rich.console import Console
+
+    from bot.cli import settings
+    from bot.training.context import open_registry
+    from bot.training.eval_agent import context_for_cases, held_out_cases, load_cases
+    from bot.training.eval_report import plot_comparison, print_table, write_json
+
+    s = settings()
+    registry = open_registry(s)
+    if cases is not None:
+        case_list = load_cases(cases)
+        context = context_for_cases(registry, case_list)
+    else:
+        case_list, context = held_out_cases(_data_dir(data))
+    case_list = case_list[:limit] if limit else case_list
+    labels = [x.strip() for x in compare.split(",") if x.strip()] or ["configured"]
+    console = Console()
+    reports = [_run_label(s, label, registry, context, case_list, console) for label in labels]
+    print_table(reports, console)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    console.print(
+        f"Wrote {write_json(reports, out / f'eval-agent-{stamp}.json')} and {plot_comparison(reports, out / f'eval-agent-{stamp}.png')}"
+    )
+
+
+def _run_label(
+    s: Any, label: str, registry: Any, context: Any, case_list: list[dict[str, Any]], console: Any
+) -> Any:
+    from bot.llm.chat_model import LocalChatModel
+    from bot.training.eval_agent import AgentEvaluator, RunReport, summarize
+
+    adapter = (
+        s.adapter
+        if label == "configured"
+        else _adapter_for(label, s.models_dir / "adapters", s.adapter)
+    )
+    model = LocalChatModel.from_settings(s.model_copy(update={"adapter": adapter}))
+    evaluator = AgentEvaluator(model, context, registry)
+    results = evaluator.run(
+        case_list,
+        lambda i, n, r: console.print(
+            f"[{label}] {i}/{n} {r.id}: {'ok' if r.selection_ok else 'miss'}", highlight=False
+        ),
+    )
+    return RunReport(
+        label, f"{s.model}{' + ' + str(adapter) if adapter else ''}", summarize(results), results
+    )
