@@ -1,0 +1,124 @@
+"""The agent evaluation: matchers, per-case scoring and metrics on hand-made cases."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage
+
+from bot.config import Settings
+from bot.training.context import open_registry, workspace_context
+from bot.training.eval_agent import AgentEvaluator, load_cases, summarize
+from bot.training.matchers import args_match, asks_question, fact_recall, values_equal
+from tests.fakes.chat_model import ScriptedChatModel, tool_call
+
+
+def call(name: str, args: dict[str, object]) -> AIMessage:
+    """A scripted reply calling ``name`` (whose arguments may include a ``name`` key)."""
+    reply = tool_call(name)
+    reply.tool_calls[0]["args"] = dict(args)
+    return reply
+
+
+EXPENSE = {
+    "name": "expense_reimbursement",
+    "inputs": {
+        "expense_date": "2026-03-14",
+        "category": "transport",
+        "amount": 42.5,
+        "description": "taxi to the station",
+    },
+}
+
+
+def test_values_compare_as_a_person_reads_them() -> None:
+    assert values_equal(42, 42.0) and values_equal(42.5, "42.50") and values_equal("Taxi ", "taxi")
+    assert values_equal({"a": 1, "b": None}, {"a": 1.0})
+    assert values_equal(["hr@acme.example"], "hr@acme.example")
+    assert not values_equal(42, 43) and not values_equal({"a": 1}, {"a": 1, "b": 2})
+    assert not values_equal(True, "yes")
+
+
+def test_args_match_exact_and_per_field() -> None:
+    got = {
+        "name": "expense_reimbursement",
+        "inputs": {**EXPENSE["inputs"], "description": "Taxi to the main station"},
+    }
+    assert not args_match(EXPENSE, got)
+    assert args_match(EXPENSE, got, {"inputs.description": {"contains": "station"}})
+    assert not args_match(EXPENSE, got, {"inputs.description": {"regex": "^airport"}})
+    assert args_match(None, {"query": "vendor onboarding"}, {"query": {"contains": "vendor"}})
+    assert args_match(EXPENSE, EXPENSE, {"inputs.amount": {"approx": 42, "tol": 1}})
+    with pytest.raises(ValueError, match="unknown matcher"):
+        args_match(None, {"x": 1}, {"x": {"near": 1}})
+
+
+def test_questions_and_fact_recall() -> None:
+    assert asks_question("Which cost center should it be charged to?", ["cost center"])
+    assert not asks_question("Done.", None)
+    assert not asks_question("What is it?", ["IBAN"])
+    assert (
+        fact_recall(
+            ["500 EUR", "manager|line manager"], "Above 500 eur your line manager approves."
+        )
+        == 1.0
+    )
+    assert fact_recall(["500 EUR", "director"], "Above 500 EUR.") == 0.5
+
+
+def test_scores_and_metrics_on_hand_made_cases(settings: Settings, tmp_path: Path) -> None:
+    cases_file = tmp_path / "cases.yaml"
+    cases_file.write_text(
+        """
+- id: right
+  user: Claim 42.50 EUR for a taxi to the station on 2026-03-14
+  expect: {tool: start_process, args: %s}
+- id: wrong-args
+  user: Claim 42.50 EUR for a taxi to the station on 2026-03-14
+  expect: {tool: start_process, args: %s}
+- id: wrong-tool
+  user: which forms are there?
+  expect: {tool: list_forms, args: {}}
+- id: ask
+  user: I need a PO for chairs from Nordlicht, 2000 EUR
+  expect: {ask: true, mentions: [cost center]}
+"""
+        % (str(EXPENSE).replace("'", '"'), str(EXPENSE).replace("'", '"')),
+        encoding="utf-8",
+    )
+    cases = load_cases(cases_file)
+    wrong = {**EXPENSE, "inputs": {**EXPENSE["inputs"], "amount": 24.5}}
+    model = ScriptedChatModel().enqueue(
+        call("start_process", EXPENSE),
+        call("start_process", wrong),
+        tool_call("list_sheets"),
+        AIMessage(content="Which cost center should it be charged to?"),
+    )
+    registry = open_registry(settings)
+    evaluator = AgentEvaluator(model, workspace_context(registry, date(2026, 3, 20)), registry)
+    results = evaluator.run(cases)
+    assert [r.selection_ok for r in results] == [True, True, False, True]
+    assert [r.args_ok for r in results] == [True, False, False, None]
+    metrics = summarize(results)
+    assert metrics["tool_selection_accuracy"] == 0.75
+    assert metrics["exact_argument_accuracy"] == round(1 / 3, 4)
+    assert metrics["schema_valid_rate"] == 1.0
+    assert metrics["clarify_accuracy"] == 1.0
+    assert metrics["cases"] == 4 and metrics["latency_p50_s"] is not None
+    assert "start_process" in model.bound_tools and "search_process_docs" in model.bound_tools
+
+
+def test_a_case_without_expectation_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- user: hello\n  expect: {}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="names no tool"):
+        load_cases(bad)
+
+
+def test_shipped_cases_load() -> None:
+    from bot.config import DEFAULT_WORKSPACE
+
+    cases = load_cases(DEFAULT_WORKSPACE / "eval" / "agent_cases.yaml")
+    assert len(cases) >= 8

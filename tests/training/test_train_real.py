@@ -1,0 +1,46 @@
+"""A --quick LoRA run on the real embedded model lowers validation loss and the bot loads it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from bot.config import Settings
+from bot.llm.train import TrainConfig, train_adapter
+from bot.training.context import open_registry, workspace_catalogue, workspace_context
+from bot.training.data import DataOptions, generate_dataset, write_dataset
+
+
+@pytest.mark.real_model
+@pytest.mark.timeout(1200)
+def test_quick_training_lowers_validation_loss_and_loads(settings: Settings) -> None:
+    registry = open_registry(settings)
+    context = workspace_context(registry, date(2026, 3, 20))
+    forms, wraps, processes = workspace_catalogue(settings)
+    options = DataOptions(seed=1, per_template=1, test_per_template=1, max_intents=4)
+    directory = write_dataset(
+        generate_dataset(context, forms, wraps, processes, options),
+        settings.data_dir / "training" / "quick",
+    )
+    config = TrainConfig(
+        epochs=1,
+        batch_size=4,
+        learning_rate=2e-3,
+        max_train_examples=8,
+        max_val_examples=4,
+        prefix_refresh=1000,
+    )
+    result = train_adapter(settings, directory, "quick", config)
+    assert result.val_losses[-1] < result.val_losses[0]
+    adapter = settings.models_dir / "adapters" / "quick"
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "loss_curve.png").is_file()
+    saved = json.loads((adapter / "training.json").read_text(encoding="utf-8"))
+    assert saved["data_hash"] == result.data_hash and saved["config"]["lora_r"] == 16
+
+    from bot.llm.loading import clear_cache, load_model
+
+    loaded = load_model(settings.model_copy(update={"adapter": adapter}))
+    assert not hasattr(loaded.model, "peft_config")  # merged into plain weights
+    clear_cache()
