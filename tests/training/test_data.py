@@ -61,7 +61,7 @@ def test_splits_share_no_template_and_cover_every_split(
 def test_gold_calls_validate_against_the_registry(
     built: tuple[Settings, object], tmp_path: Path
 ) -> None:
-    s, registry = built
+    _, registry = built
     directory = _generate(built, tmp_path / "e")
     records = read_split(directory, "train") + read_split(directory, "test")
     calls = [r["expect"] for r in records if "tool" in r["expect"]]

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 from langchain_core.messages import AIMessage
 
 from bot.config import Settings
@@ -70,24 +71,29 @@ def test_questions_and_fact_recall() -> None:
 
 def test_scores_and_metrics_on_hand_made_cases(settings: Settings, tmp_path: Path) -> None:
     cases_file = tmp_path / "cases.yaml"
-    cases_file.write_text(
-        """
-- id: right
-  user: Claim 42.50 EUR for a taxi to the station on 2026-03-14
-  expect: {tool: start_process, args: %s}
-- id: wrong-args
-  user: Claim 42.50 EUR for a taxi to the station on 2026-03-14
-  expect: {tool: start_process, args: %s}
-- id: wrong-tool
-  user: which forms are there?
-  expect: {tool: list_forms, args: {}}
-- id: ask
-  user: I need a PO for chairs from Nordlicht, 2000 EUR
-  expect: {ask: true, mentions: [cost center]}
-"""
-        % (str(EXPENSE).replace("'", '"'), str(EXPENSE).replace("'", '"')),
-        encoding="utf-8",
-    )
+    rows = [
+        {
+            "id": "right",
+            "user": "Claim 42.50 EUR for a taxi to the station on 2026-03-14",
+            "expect": {"tool": "start_process", "args": EXPENSE},
+        },
+        {
+            "id": "wrong-args",
+            "user": "Claim 42.50 EUR for a taxi to the station on 2026-03-14",
+            "expect": {"tool": "start_process", "args": EXPENSE},
+        },
+        {
+            "id": "wrong-tool",
+            "user": "which forms are there?",
+            "expect": {"tool": "list_forms", "args": {}},
+        },
+        {
+            "id": "ask",
+            "user": "I need a PO for chairs from Nordlicht, 2000 EUR",
+            "expect": {"ask": True, "mentions": ["cost center"]},
+        },
+    ]
+    cases_file.write_text(yaml.safe_dump(rows), encoding="utf-8")
     cases = load_cases(cases_file)
     wrong = {**EXPENSE, "inputs": {**EXPENSE["inputs"], "amount": 24.5}}
     model = ScriptedChatModel().enqueue(
