@@ -231,7 +231,7 @@ def train_adapter(
     for epoch in range(1, config.epochs + 1):
         batches = _batches(train, config.batch_size, rng)
         for i in range(0, len(batches), config.grad_accum):
-            if step % config.prefix_refresh == 0:
+            if step and step % config.prefix_refresh == 0:  # step 0: refreshed above
                 runner.refresh()
             group = batches[i : i + config.grad_accum]
             loss_sum = 0.0
