@@ -137,7 +137,9 @@ class Settings(BaseSettings):
     http_host: str = Field("0.0.0.0", description="HTTP mode: address to listen on.")
     http_port: int = Field(3000, ge=1, le=65535, description="HTTP mode: port to listen on.")
     workers: int = Field(4, ge=1, le=64, description="Conversations worked on at once.")
-    terminal_user: str = Field("terminal", description="Who you are in the terminal chat (a Slack-style user id).")
+    terminal_user: str = Field(
+        "terminal", description="Who you are in the terminal chat (a Slack-style user id)."
+    )
 
     # ---- validators -----------------------------------------------------------------------
     @field_validator("email_allowed_domains", mode="before")

@@ -135,6 +135,12 @@ def run_slack(
             from bot.slack.http import serve_forever
 
             log.info("Slack: HTTP mode on %s:%s", settings.http_host, settings.http_port)
-            serve_forever(app, settings.http_host, settings.http_port)
+            secret = settings.slack_signing_secret
+            serve_forever(
+                app,
+                settings.http_host,
+                settings.http_port,
+                signing_secret=secret.get_secret_value() if secret else None,
+            )
     finally:
         surface_of(app).close()

@@ -129,6 +129,7 @@ class Rig:
 
     def drain(self) -> None:
         """Let every queued job finish (the queue is closed; the rig is done)."""
+        self.server.wait_idle()
         surface_of(self.app).close()
 
 
@@ -157,7 +158,7 @@ def build_rig(api: MockSlackApi, settings: Settings, service: FakeService | None
     added = Added()
     client = WebClient(token=BOT_TOKEN, base_url=api.base_url)
     app = create_app(settings, service, client=client, add_document=added)
-    server = BackgroundServer(app).start()
+    server = BackgroundServer(app, signing_secret=SECRET).start()
     return Rig(api, service, app, server, settings, added)
 
 

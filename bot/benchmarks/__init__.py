@@ -1,0 +1,1 @@
+"""Benchmarks that ``rpa-agent bench`` runs; each prints figures and writes JSON + Markdown."""

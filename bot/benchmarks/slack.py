@@ -1,0 +1,248 @@
+"""``rpa-agent bench slack``: acknowledgement latency of HTTP mode while the model is busy.
+
+The real bolt app serves signed Events API requests on loopback; a stand-in Slack Web API
+(an aiohttp server answering ``ok``) records when the first streamed update arrives. The
+conversation service is held busy (as a long generation would) until every event has been
+acknowledged, so the figures show that acknowledgement never waits for the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, web
+
+from bot.benchmarks.report import percentile
+from bot.config import Settings
+from bot.events import Event, Final, Inbound, TextDelta
+
+SECRET = "bench-signing-secret"
+
+
+class BusyService:
+    """Answers every message only after ``release``; counts what reached it."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.started = 0
+        self._lock = threading.Lock()
+
+    async def handle(self, inbound: Inbound) -> AsyncIterator[Event]:
+        with self._lock:
+            self.started += 1
+        await asyncio.to_thread(self.released.wait, 120)
+        yield TextDelta("Working on it")
+        yield Final("Done.")
+
+    async def command(self, inbound: Inbound, name: str, argument: str) -> AsyncIterator[Event]:
+        yield Final("ok")
+
+    async def decide(
+        self, action_id: str, user: str, decision: Any, arguments: Any = None
+    ) -> AsyncIterator[Event]:
+        yield Final("ok")
+
+    async def submit_form(
+        self, inbound: Inbound, form: str, values: dict[str, Any]
+    ) -> AsyncIterator[Event]:
+        yield Final("ok")
+
+
+class SlackStub:
+    """A minimal Slack Web API on loopback: every method answers ok; post times are kept."""
+
+    def __init__(self) -> None:
+        self.first_post: dict[str, float] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.port = 0
+
+    async def _method(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body: Any = {}
+        if request.can_read_body:
+            body = (
+                await request.json()
+                if request.content_type == "application/json"
+                else await request.post()
+            )
+        if method == "auth.test":
+            return web.json_response({"ok": True, "user_id": "UBOT", "bot_id": "BBOT"})
+        thread = str(body.get("thread_ts") or "")
+        if (
+            method in ("chat.postMessage", "chat.update")
+            and thread
+            and thread not in self.first_post
+        ):
+            self.first_post[thread] = time.perf_counter()
+        return web.json_response(
+            {"ok": True, "ts": f"{time.time():.6f}", "channel": body.get("channel", "C1")}
+        )
+
+    def start(self) -> SlackStub:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._method)
+        self._thread.start()
+
+        async def serve() -> None:
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+        asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def _signed(body: str) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    digest = hmac.new(SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/json",
+    }
+
+
+def _event(n: int) -> str:
+    ts = f"1700000000.{n:06d}"
+    return json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "event_id": f"EvBench{n:05d}",
+            "event": {
+                "type": "app_mention",
+                "user": "U1",
+                "text": "<@UBOT> hi",
+                "ts": ts,
+                "channel": "C1",
+            },
+        }
+    )
+
+
+async def _fire(url: str, events: int, concurrency: int) -> tuple[list[float], dict[int, float]]:
+    latencies: list[float] = []
+    sent_at: dict[int, float] = {}
+    gate = asyncio.Semaphore(concurrency)
+    async with ClientSession() as session:
+
+        async def one(n: int) -> None:
+            body = _event(n)
+            headers = _signed(body)
+            async with gate:
+                sent_at[n] = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"event {n}: HTTP {response.status}")
+                latencies.append((time.perf_counter() - sent_at[n]) * 1000)
+
+        await asyncio.gather(*(one(n) for n in range(events)))
+    return latencies, sent_at
+
+
+def run_slack_bench(
+    settings: Settings,
+    events: int = 200,
+    concurrency: int = 200,
+    workdir: Path | None = None,
+    fast_ack: bool = True,
+) -> dict[str, Any]:
+    """Serve the real app, send ``events`` signed mentions at once, measure acks and first updates."""
+    import tempfile
+
+    from slack_sdk import WebClient
+
+    from bot.slack.app import create_app, surface_of
+    from bot.slack.http import BackgroundServer
+
+    stub = SlackStub().start()
+    data = Path(workdir or tempfile.mkdtemp(prefix="rpa-bench-slack-"))
+    bench_settings = settings.model_copy(
+        update={
+            "data_dir": data,
+            "slack_api_url": f"http://127.0.0.1:{stub.port}/api/",
+            "workers": settings.workers,
+        }
+    )
+    service = BusyService()
+    client = WebClient(token="xoxb-bench", base_url=bench_settings.slack_api_url)
+    bench_settings = bench_settings.model_copy(update={"slack_signing_secret": _secret()})
+    app = create_app(bench_settings, service, client=client)  # type: ignore[arg-type]
+    server = BackgroundServer(app, signing_secret=SECRET if fast_ack else None).start()
+    try:
+        latencies, sent_at = _fire_from_another_process(
+            f"{server.url}/slack/events", events, concurrency
+        )
+        service.released.set()
+        server.wait_idle()
+        surface_of(app).close()
+    finally:
+        server.stop()
+        stub.stop()
+    first = [
+        (stub.first_post[f"1700000000.{n:06d}"] - sent_at[n]) * 1000
+        for n in range(events)
+        if f"1700000000.{n:06d}" in stub.first_post
+    ]
+    return {
+        "events": events,
+        "concurrency": concurrency,
+        "fast_ack": fast_ack,
+        "ack_ms_p50": round(percentile(latencies, 50), 2),
+        "ack_ms_p99": round(percentile(latencies, 99), 2),
+        "ack_ms_max": round(max(latencies), 2),
+        "first_update_ms_p50": round(percentile(first, 50), 2),
+        "first_update_ms_p99": round(percentile(first, 99), 2),
+        "threads_with_an_update": len(first),
+        "reached_service": service.started,
+        "workers": bench_settings.workers,
+    }
+
+
+def _fire_from_another_process(
+    url: str, events: int, concurrency: int
+) -> tuple[list[float], dict[int, float]]:
+    """Run the load from a separate process (as Slack is another machine): no shared GIL.
+
+    ``time.perf_counter`` is system-wide (CLOCK_MONOTONIC), so send times from the child
+    compare with the stand-in API's receive times in this process.
+    """
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.benchmarks.slack", url, str(events), str(concurrency)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["latencies"], {int(k): v for k, v in result["sent_at"].items()}
+
+
+def _secret() -> Any:
+    from pydantic import SecretStr
+
+    return SecretStr(SECRET)
+
+
+if __name__ == "__main__":  # the load generator's process (see _fire_from_another_process)
+    import sys
+
+    _url, _events, _concurrency = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    _lat, _sent = asyncio.run(_fire(_url, _events, _concurrency))
+    print(json.dumps({"latencies": _lat, "sent_at": _sent}))

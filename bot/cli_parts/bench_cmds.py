@@ -1,0 +1,93 @@
+"""CLI commands: ``bench slack``, ``bench e2e`` and ``bench all`` (the other benches live with their areas)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+RESULTS = Path("bench/results")
+
+
+def register(app: typer.Typer) -> None:
+    from bot.cli import bench_app
+
+    bench_app.command("slack")(bench_slack)
+    bench_app.command("e2e")(bench_e2e)
+    bench_app.command("all")(bench_all)
+
+
+def bench_slack(
+    events: int = typer.Option(200, min=1, help="Signed events sent to HTTP mode."),
+    concurrency: int = typer.Option(200, min=1, help="Events in flight at once."),
+    out: Path = typer.Option(RESULTS, "--out"),
+) -> None:
+    """Acknowledgement latency p50/p99 of HTTP mode while the model is busy; first streamed update."""
+    from bot.benchmarks.report import write_results
+    from bot.benchmarks.slack import run_slack_bench
+    from bot.cli import settings
+
+    rows = {}
+    for label, level in (("burst", concurrency), ("steady", min(10, concurrency))):
+        rows[label] = run_slack_bench(settings(), events=events, concurrency=level)
+        figures = rows[label]
+        console.print(
+            f"{label:>6}: {events} events, {level} in flight: ack p50 {figures['ack_ms_p50']} ms, "
+            f"p99 {figures['ack_ms_p99']} ms; first update p50 {figures['first_update_ms_p50']} ms"
+        )
+    path = write_results(
+        out,
+        "slack",
+        {
+            "runs": rows,
+            **{
+                f"{k}_{m}": v[m]
+                for k, v in rows.items()
+                for m in ("ack_ms_p50", "ack_ms_p99", "first_update_ms_p50")
+            },
+        },
+    )
+    console.print(f"Wrote {path}")
+
+
+def bench_e2e(out: Path = typer.Option(RESULTS, "--out")) -> None:
+    """A cited answer through the whole bot: time to first text, to the answer, peak RSS."""
+    from bot.benchmarks.e2e import run_e2e_bench
+    from bot.benchmarks.report import write_results
+    from bot.cli import settings
+
+    figures = run_e2e_bench(settings())
+    for row in figures["questions"]:
+        console.print(
+            f"{row['answer_s']:>6.1f} s (first text {row['first_text_s']} s, {row['cited']} cited): {row['question']}"
+        )
+    console.print(
+        f"model load {figures['model_load_s']} s, median answer {figures['answer_s_median']} s, "
+        f"peak RSS {figures['peak_rss_mb']} MB"
+    )
+    console.print(f"Wrote {write_results(out, 'e2e', figures)}")
+
+
+def bench_all(
+    out: Path = typer.Option(RESULTS, "--out"),
+    retrieval_sizes: str = typer.Option("10000", help="Corpus sizes for the retrieval bench."),
+) -> None:
+    """Every benchmark in turn; results in OUT as JSON and Markdown, plus a summary table."""
+    from bot.cli_parts.knowledge import bench_retrieval
+    from bot.cli_parts.model import bench_model
+
+    bench_model(out=out, prompt_tokens=256, new_tokens=64, repeats=3, compare_dtypes=True)
+    bench_retrieval(sizes=retrieval_sizes, queries=50)
+    bench_slack(events=200, concurrency=200, out=out)
+    bench_e2e(out=out)
+    lines = ["| benchmark | figure | value |", "|---|---|---|"]
+    for path in sorted(out.glob("*.json")):
+        record = json.loads(path.read_text())
+        for key, value in record.items():
+            if isinstance(value, int | float) and key not in ("cpus",):
+                lines.append(f"| {path.stem} | {key} | {value} |")
+    (out / "SUMMARY.md").write_text("\n".join(lines) + "\n")
+    console.print(f"Wrote {out / 'SUMMARY.md'}")
