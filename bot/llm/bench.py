@@ -10,6 +10,7 @@ on fixed prompts: the measurement behind ``loading.CPU_AUTO_DTYPE``.
 
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import resource
@@ -117,12 +118,19 @@ def run_variant(
     ids = _prompt_ids(tokenizer, prompt_tokens, device)
 
     def gen(n: int) -> None:
-        kwargs = {"max_new_tokens": n, "min_new_tokens": n}
         with torch.inference_mode():
             if variant.plain:
-                model.generate(ids, do_sample=False, pad_token_id=tokenizer.eos_token_id, **kwargs)
+                model.generate(
+                    ids,
+                    do_sample=False,
+                    pad_token_id=tokenizer.eos_token_id,
+                    max_new_tokens=n,
+                    min_new_tokens=n,
+                )
             else:
-                model.generate(ids, generation_config=config, **kwargs)
+                exact = copy.deepcopy(config)
+                exact.max_new_tokens = exact.min_new_tokens = n
+                model.generate(ids, generation_config=exact)
         if device == "cuda":
             torch.cuda.synchronize()
 
@@ -139,12 +147,17 @@ def run_variant(
         new_tokens,
         round(ttft, 4),
         round(ids.shape[1] / ttft, 1),
-        round((new_tokens - 1) / max(whole - ttft, 1e-9), 1),
+        _rate(new_tokens - 1, whole - ttft),
         round(peak, 1),
     )
     result = asdict(figures)
     result["greedy_tokens"] = _greedy_tokens(model, tokenizer, device, 48)
     return result
+
+
+def _rate(tokens: int, seconds: float) -> float:
+    """Tokens per second; 0.0 when the run was too short to time (raise --new-tokens)."""
+    return round(tokens / seconds, 1) if seconds > 0 else 0.0
 
 
 def _in_worker(
@@ -239,7 +252,9 @@ def run_bench(
         "machine": platform.platform(),
         "processor": platform.processor(),
         "rows": rows,
-        "decode_speedup_vs_fp32": round(rows[0]["decode_tok_s"] / rows[1]["decode_tok_s"], 2),
+        "decode_speedup_vs_fp32": round(
+            rows[0]["decode_tok_s"] / max(rows[1]["decode_tok_s"], 1e-9), 2
+        ),
         "notes": notes,
     }
 
