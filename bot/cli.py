@@ -54,9 +54,17 @@ def get_app() -> typer.Typer:
     """The app with every area's commands registered (once); tests call this too."""
     global _registered
     if not _registered:
-        from bot.cli_parts import bench_cmds, knowledge, model, ops, process_cmds, tools_cmds
+        from bot.cli_parts import (
+            bench_cmds,
+            knowledge,
+            model,
+            ops,
+            process_cmds,
+            tools_cmds,
+            train_cmds,
+        )
 
-        for part in (ops, model, knowledge, tools_cmds, process_cmds, bench_cmds):
+        for part in (ops, model, knowledge, tools_cmds, process_cmds, train_cmds, bench_cmds):
             part.register(app)
         _registered = True
     return app
