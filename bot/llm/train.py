@@ -238,7 +238,7 @@ def train_adapter(
             for batch in group:
                 loss = runner.loss(batch) / len(group)
                 loss.backward()
-                loss_sum += float(loss)
+                loss_sum += float(loss.detach())
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()
             scheduler.step()
