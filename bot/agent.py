@@ -80,6 +80,22 @@ def open_checkpointer(path: str) -> SqliteSaver:
     return saver
 
 
+COMPANY = "Acme Industrial Supplies"
+
+
+def render_system_prompt(
+    company: str, user: str, roles: list[str] | tuple[str, ...], today: date | None = None
+) -> str:
+    """``prompts/system.md`` for one person on one day: the agent and training both use this."""
+    return render_prompt(
+        "system.md",
+        company=company,
+        today=(today or date.today()).isoformat(),
+        user=user,
+        roles=", ".join(roles),
+    )
+
+
 def data_block(text: str) -> str:
     """Delimit text that is data, never instructions (documents, tool results, other users)."""
     return f"<data>\n{text.replace('</data>', '</ data>')}\n</data>"
@@ -101,7 +117,7 @@ class Agent:
         model: BaseChatModel,
         checkpointer: SqliteSaver,
         *,
-        company: str = "Acme Industrial Supplies",
+        company: str = COMPANY,
         context_window: int = 8192,
         max_model_calls: int = 6,
     ) -> None:
@@ -111,16 +127,9 @@ class Agent:
         self.context_window = context_window
         self.max_model_calls = max_model_calls
 
-    def system_prompt(self, user: str, roles: list[str], tools: list[dict[str, Any]]) -> str:
-        """The system prompt for one turn; ``tools``: dicts of name, description, needs_approval."""
-        return render_prompt(
-            "system.md",
-            company=self.company,
-            today=date.today().isoformat(),
-            user=user,
-            roles=", ".join(roles),
-            tools=tools,
-        )
+    def system_prompt(self, user: str, roles: list[str]) -> str:
+        """The system prompt for one turn (the model runtime adds the bound tools' schemas)."""
+        return render_system_prompt(self.company, user, roles)
 
     def graph(self, tools: list[Any], system_prompt: str) -> Any:
         budget = self.context_window - _RESERVED_TOKENS - len(system_prompt) // 3

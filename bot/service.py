@@ -125,7 +125,7 @@ class Service:
             return self.actions.describe_for_model(request)
 
         tools = self.registry.langchain_tools(ctx, gate)
-        system = agent.system_prompt(inbound.user, roles, self._tool_lines())
+        system = agent.system_prompt(inbound.user, roles)
         for kind, payload in agent.stream_turn(
             inbound.conversation_id, inbound.text, tools, system
         ):
@@ -140,16 +140,6 @@ class Service:
                     emit(CitationEvent(tuple(found)))
             elif kind == "final":
                 emit(Final(payload, tuple(cited)))
-
-    def _tool_lines(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": spec.name,
-                "description": spec.description.strip().splitlines()[0] if spec.description else "",
-                "needs_approval": spec.requires_approval,
-            }
-            for spec in self.registry.specs()
-        ]
 
     def _activity(self, tool: str) -> str:
         try:

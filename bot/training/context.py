@@ -13,9 +13,7 @@ from datetime import date
 from typing import Any
 
 from bot.config import Settings
-from prompts import render_prompt
 
-COMPANY = "Acme Industrial Supplies"  # bot.agent.Agent's default company name
 TRAINING_USER = "U0TRAIN01"
 
 
@@ -71,34 +69,16 @@ def open_registry(settings: Settings) -> Any:
     return registry
 
 
-def tool_lines(registry: Any) -> list[dict[str, Any]]:
-    """The tool list of the system prompt, as ``bot.service.Service._tool_lines`` writes it."""
-    return [
-        {
-            "name": spec.name,
-            "description": spec.description.strip().splitlines()[0] if spec.description else "",
-            "needs_approval": spec.requires_approval,
-        }
-        for spec in registry.specs()
-    ]
-
-
 def workspace_context(
     registry: Any, today: date | None = None, user: str = TRAINING_USER, roles: tuple[str, ...] = ()
 ) -> ModelContext:
     """The context the agent would build for ``user`` on ``today`` with this registry's tools."""
+    from bot.agent import COMPANY, render_system_prompt
     from bot.llm.tool_calls import to_openai_tools
     from tools.registry import ToolContext
 
     day = (today or date.today()).isoformat()
-    system = render_prompt(
-        "system.md",
-        company=COMPANY,
-        today=day,
-        user=user,
-        roles=", ".join(roles),
-        tools=tool_lines(registry),
-    )
+    system = render_system_prompt(COMPANY, user, roles, today or date.today())
     tools = to_openai_tools(registry.langchain_tools(ToolContext(user=user, dry_run=True)))
     return ModelContext(day, user, tuple(roles), system, tuple(tools))
 
