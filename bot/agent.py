@@ -146,16 +146,27 @@ class Agent:
         return {"configurable": {"thread_id": conversation_id}, "recursion_limit": recursion_limit}
 
     def stream_turn(
-        self, conversation_id: str, text: str, tools: list[Any], system_prompt: str
+        self,
+        conversation_id: str,
+        text: str,
+        tools: list[Any],
+        system_prompt: str,
+        seed: list[BaseMessage] | None = None,
     ) -> Iterator[tuple[str, Any]]:
         """Yield ``("delta", str)``, ``("tool_call", dict)``, ``("tool_result", ToolMessage)``,
-        ``("final", str)`` while the agent works on one message."""
+        ``("final", str)`` while the agent works on one message.
+
+        ``seed``: messages that follow the person's message before the model runs (a tool call
+        and its result the service already made), exactly as if the model had made the call.
+        """
         graph = self.graph(tools, system_prompt)
         config = self.config(conversation_id, recursion_limit=2 * self.max_model_calls + 1)
         final = ""
         streamed = ""
         for mode, payload in graph.stream(
-            {"messages": [HumanMessage(content=text)]}, config, stream_mode=["messages", "updates"]
+            {"messages": [HumanMessage(content=text), *(seed or [])]},
+            config,
+            stream_mode=["messages", "updates"],
         ):
             if mode == "messages":
                 chunk, meta = payload

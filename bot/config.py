@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     top_k: int = Field(50, ge=0)
     num_beams: int = Field(4, ge=1, le=16, description="Used when decoding=beam.")
     repetition_penalty: float = Field(1.1, ge=1.0, le=3.0)
+    prefetch_docs: bool = Field(
+        True,
+        description="Search the documents before the model answers a question (small models do not reliably search by themselves).",
+    )
     context_window: int = Field(8192, ge=512, description="Tokens the agent may put in one prompt.")
     remote_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint, e.g. http://gpu-box:8000/v1."

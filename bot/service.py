@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, ToolMessage
 
 from bot.approval_flow import ActionRunner
 from bot.commands import CommandHandler
@@ -40,6 +43,19 @@ Emit = Callable[[Event], None]
 _DONE = object()
 
 
+_QUESTION_WORDS = {
+    "how", "what", "who", "whom", "when", "where", "which", "why", "can", "could", "do",
+    "does", "is", "are", "should", "may", "must", "am", "will", "would", "wie", "was", "wer",
+}  # fmt: skip
+
+
+def looks_like_question(text: str) -> bool:
+    """A question about how things are done (not a request to do something)."""
+    stripped = text.strip()
+    words = stripped.lower().split()
+    return bool(words) and (stripped.endswith("?") or words[0].strip(",.:") in _QUESTION_WORDS)
+
+
 def citations_from_artifact(artifact: Any) -> list[Citation]:
     """Citations carried by a tool result (``ToolOutput.citations`` or a dict's ``citations``)."""
     raw = getattr(artifact, "citations", None)
@@ -60,7 +76,9 @@ class Service:
         commands: CommandHandler,
         roles_of: Callable[[str], list[str]],
         workers: int = 4,
+        prefetch_docs: bool = True,
     ) -> None:
+        self.prefetch_docs = prefetch_docs
         self._agent_factory = agent_factory
         self._agent: Any = None
         self._agent_lock = threading.Lock()
@@ -140,6 +158,33 @@ class Service:
                     emit(CitationEvent(tuple(found)))
             elif kind == "final":
                 emit(Final(payload, tuple(cited)))
+
+    def _prefetch(self, emit: Emit, inbound: Inbound, ctx: Any, cited: list[Citation]) -> list[Any]:
+        """For a question about how things are done, search the documents before the model runs.
+
+        A small local model does not reliably decide to search; the search it would have made
+        is made for it and handed over as that tool call and its result, so the model continues
+        exactly as if it had called the tool (the shape training teaches).
+        """
+        if not (self.prefetch_docs and looks_like_question(inbound.text)):
+            return []
+        if "search_process_docs" not in {spec.name for spec in self.registry.specs()}:
+            return []
+        emit(ToolActivity("search_process_docs", self._activity("search_process_docs")))
+        args = {"query": inbound.text[:500], "k": 4}
+        result = self.registry.call("search_process_docs", args, ctx)
+        if not result.ok:
+            return []
+        found = [c for c in citations_from_artifact(result) if c not in cited]
+        if found:
+            cited.extend(found)
+            emit(CitationEvent(tuple(found)))
+        call_id = f"prefetch_{uuid.uuid4().hex[:8]}"
+        call = {"name": "search_process_docs", "args": args, "id": call_id, "type": "tool_call"}
+        return [
+            AIMessage(content="", tool_calls=[call]),
+            ToolMessage(content=result.content, tool_call_id=call_id, name="search_process_docs"),
+        ]
 
     def _activity(self, tool: str) -> str:
         try:

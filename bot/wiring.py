@@ -119,6 +119,7 @@ def build_app(settings: Settings, *, chat_model: Any = None, with_model: bool = 
         commands=commands,
         roles_of=roles.of,
         workers=settings.workers,
+        prefetch_docs=settings.prefetch_docs,
     )
     actions.remember = service._remember
     return App(settings, db, roles, knowledge, registry, approvals, engine, actions, service)

@@ -199,3 +199,38 @@ async def test_model_failure_becomes_an_error_event_with_an_id(
     events = await collect(app.service.handle(inbound("hello")))
     error = of_kind(events, "error")[0]
     assert error.error_id.startswith("E-") and "boom" not in error.message
+
+
+async def test_a_question_is_searched_for_before_the_model_answers(
+    app: App, model: ScriptedChatModel
+) -> None:
+    model.enqueue(
+        lambda msgs: (
+            "saw docs"
+            if isinstance(msgs[-1], ToolMessage) and "EUR" in str(msgs[-1].content)
+            else "no docs"
+        )
+    )
+    events = await collect(
+        app.service.handle(inbound("How much can I spend on a hotel night in Madrid?"))
+    )
+    final = of_kind(events, "final")[0]
+    assert final.text == "saw docs"
+    assert final.citations and of_kind(events, "tool_activity")[0].tool == "search_process_docs"
+
+
+async def test_a_request_is_not_searched_for(app: App, model: ScriptedChatModel) -> None:
+    model.enqueue(
+        lambda msgs: "plain" if not any(isinstance(m, ToolMessage) for m in msgs) else "searched"
+    )
+    events = await collect(app.service.handle(inbound("File my taxi receipt, 42 EUR")))
+    assert of_kind(events, "final")[0].text == "plain"
+
+
+def test_question_heuristic() -> None:
+    from bot.service import looks_like_question
+
+    assert looks_like_question("how do I book a flight")
+    assert looks_like_question("Leave rules for part-time staff?")
+    assert not looks_like_question("File my taxi receipt, 42 EUR")
+    assert not looks_like_question("")
