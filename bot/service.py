@@ -144,8 +144,9 @@ class Service:
 
         tools = self.registry.langchain_tools(ctx, gate)
         system = agent.system_prompt(inbound.user, roles)
+        seed = self._prefetch(emit, inbound, ctx, cited)
         for kind, payload in agent.stream_turn(
-            inbound.conversation_id, inbound.text, tools, system
+            inbound.conversation_id, inbound.text, tools, system, seed=seed
         ):
             if kind == "delta":
                 emit(TextDelta(payload))
