@@ -56,6 +56,15 @@ def looks_like_question(text: str) -> bool:
     return bool(words) and (stripped.endswith("?") or words[0].strip(",.:") in _QUESTION_WORDS)
 
 
+def _new_citations(candidates: list[Citation], cited: list[Citation]) -> list[Citation]:
+    """Candidates not cited yet, each once (several passages often share one section)."""
+    fresh: list[Citation] = []
+    for citation in candidates:
+        if citation not in cited and citation not in fresh:
+            fresh.append(citation)
+    return fresh
+
+
 def citations_from_artifact(artifact: Any) -> list[Citation]:
     """Citations carried by a tool result (``ToolOutput.citations`` or a dict's ``citations``)."""
     raw = getattr(artifact, "citations", None)
@@ -153,7 +162,7 @@ class Service:
             elif kind == "tool_call":
                 emit(ToolActivity(payload["name"], self._activity(payload["name"])))
             elif kind == "tool_result":
-                found = [c for c in citations_from_artifact(payload.artifact) if c not in cited]
+                found = _new_citations(citations_from_artifact(payload.artifact), cited)
                 if found:
                     cited.extend(found)
                     emit(CitationEvent(tuple(found)))
@@ -176,7 +185,7 @@ class Service:
         result = self.registry.call("search_process_docs", args, ctx)
         if not result.ok:
             return []
-        found = [c for c in citations_from_artifact(result) if c not in cited]
+        found = _new_citations(citations_from_artifact(result), cited)
         if found:
             cited.extend(found)
             emit(CitationEvent(tuple(found)))
