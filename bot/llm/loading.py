@@ -39,13 +39,18 @@ INSTALL_HINT = (
     "(or run `make run`, which installs it)"
 )
 
-# CPU decode speed of the embedded model, greedy, batch 1, 2 cores (bench: `rpa-agent bench
-# model`; figures from bot/llm/bench.py's dtype comparison on this project's machine kind):
-#   float32 ~14 tok/s, bfloat16 ~25 tok/s, dynamic int8 Linear ~28 tok/s.
-# Greedy agreement with float32 over the fixed prompts in bench.DTYPE_PROMPTS: bfloat16 and
-# int8 both drift from the fp32 text after a few dozen tokens on some prompts (different but
-# fluent continuations); see CPU_AUTO_DTYPE for the choice and the report of the figures.
-CPU_AUTO_DTYPE = "bfloat16"
+# CPU precision, measured on this project's machine kind (2 cores, shared; bot/llm/bench.py,
+# `rpa-agent bench model --compare-dtypes`, embedded model, greedy, batch 1):
+#   decode, 64 tokens, quiet machine: float32 16.5 tok/s, bfloat16 19.0, dynamic int8 32.2.
+#   prefill, 256-token prompt, same run for all three (machine busy, so compare ratios):
+#   float32 137.6 tok/s, bfloat16 19.3 (7x slower: bf16 matrix-matrix work is slow on this
+#   CPU), int8 601.8.
+#   greedy tokens equal to float32 (4 fixed prompts, 64 tokens): bfloat16 59/24/7/10 (fluent
+#   but different), int8 7/0/0/5 with degenerate repetition ("They are in a 2022. They are...").
+# int8 is fastest but breaks the output; bf16 decodes ~15% faster but prefills ~7x slower, and
+# agent prompts (system text + tool schemas + documents) run to hundreds or thousands of tokens,
+# so float32 gives the lowest latency per agent turn and the reference output.
+CPU_AUTO_DTYPE = "float32"
 
 
 @dataclass(frozen=True)
