@@ -47,6 +47,15 @@ def demo_chroma(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return store
 
 
+@pytest.fixture(scope="session")
+def models_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir whose ``models/`` holds the converted model for the whole run.
+
+    Real-model tests anywhere in the suite share it, so the embedded model is converted once.
+    """
+    return tmp_path_factory.mktemp("model-data")
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A private copy of the demo workspace (tests may write its sheets)."""

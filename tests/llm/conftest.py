@@ -18,12 +18,6 @@ from bot.llm.loading import LoadedModel
 
 
 @pytest.fixture(scope="session")
-def models_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir whose ``models/`` holds the converted model for the whole run."""
-    return tmp_path_factory.mktemp("model-data")
-
-
-@pytest.fixture(scope="session")
 def model_settings(models_data_dir: Path) -> Settings:
     return Settings(_env_file=None, data_dir=models_data_dir, model_device="cpu")  # type: ignore[call-arg]
 
