@@ -10,6 +10,7 @@ Consecutive turns of one role are merged because some templates insist on altern
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,63 @@ class ToolSpec:
     @property
     def schema_json(self) -> str:
         return json.dumps(self.parameters, ensure_ascii=False)
+
+    @property
+    def signature(self) -> str:
+        """``name(arg: type, opt?: type)``: the arguments in a few tokens (see ``compact_type``)."""
+        return f"{self.name}({_fields(self.parameters)})"
+
+    @property
+    def summary(self) -> str:
+        """The description's first sentence."""
+        return first_sentence(self.description)
+
+
+# A sentence ends at . ! or ? followed by a capital letter or the end (so "e.g. an" goes on).
+_SENTENCE = re.compile(r"^(.+?[.!?])(?=\s+[A-Z]|\s*$)", re.DOTALL)
+
+
+def first_sentence(text: str) -> str:
+    match = _SENTENCE.match(text.strip())
+    return " ".join((match.group(1) if match else text).split())
+
+
+def _fields(schema: dict[str, Any]) -> str:
+    required = set(schema.get("required") or ())
+    props = schema.get("properties") or {}
+    return ", ".join(
+        f"{name}{'' if name in required else '?'}: {compact_type(sub)}"
+        for name, sub in props.items()
+    )
+
+
+def compact_type(schema: Any) -> str:
+    """A JSON schema as a short type: ``string``, ``"a"|"b"``, ``string[]``, ``{k: string}``.
+
+    The prompt only has to tell the model what to write; the grammar built from the full
+    schema still enforces every constraint (bounds, patterns, required keys).
+    """
+    if not isinstance(schema, dict):
+        return "any"
+    if "const" in schema:
+        return json.dumps(schema["const"], ensure_ascii=False)
+    if "enum" in schema:
+        return "|".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        kept = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+        return "|".join(compact_type(o) for o in kept) or "null"
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return "|".join(compact_type({**schema, "type": k}) for k in kind if k != "null")
+    if kind == "array":
+        return f"{compact_type(schema.get('items', {}))}[]"
+    if kind == "object" or "properties" in schema:
+        if schema.get("properties"):
+            return "{" + _fields(schema) + "}"
+        extra = schema.get("additionalProperties")
+        return f"{{name: {compact_type(extra)}}}" if isinstance(extra, dict) else "object"
+    return str(kind) if kind else "any"
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ def test_tools_section_lists_schemas_and_keeps_the_system_text() -> None:
     )
     system = chat[0]["content"]
     assert system.startswith("You work for Acme.")
-    assert "- send_email: Send an email." in system
-    assert '"required": ["to"]' in system
+    assert "- send_email(to: string) - Send an email." in system
+    assert "- get_weather(city?: string) - Weather for a city." in system
+    assert '"properties"' not in system  # compact signatures, not raw JSON schemas
     assert "<tool_call>" in system and "plain text" in system
 
 
@@ -80,3 +81,39 @@ def test_content_blocks_become_text() -> None:
         [HumanMessage(content=[{"type": "text", "text": "one "}, {"type": "text", "text": "two"}])]
     )
     assert chat[0]["content"] == "one two"
+
+
+def test_compact_types_keep_enums_arrays_and_nested_fields() -> None:
+    from bot.llm.rendering import compact_type, first_sentence
+
+    assert compact_type({"enum": ["read", "admin"]}) == '"read"|"admin"'
+    assert compact_type({"type": "array", "items": {"type": "string"}}) == "string[]"
+    assert compact_type({"anyOf": [{"type": "string"}, {"type": "null"}]}) == "string"
+    nested = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    assert compact_type(nested) == "{a: integer}"
+    assert compact_type({"type": "object", "additionalProperties": {"type": "string"}}) == (
+        "{name: string}"
+    )
+    assert first_sentence("Start a process (e.g. an expense). Then wait.") == (
+        "Start a process (e.g. an expense)."
+    )
+
+
+def test_signature_marks_optional_arguments_and_titles_are_dropped() -> None:
+    spec = ToolSpec(
+        "grant",
+        "Grant access. Needs approval.",
+        {
+            "title": "Grant",
+            "type": "object",
+            "properties": {
+                "level": {"title": "Level", "enum": ["read", "write"], "description": "long"},
+                "note": {"type": "string"},
+            },
+            "required": ["level"],
+        },
+    )
+    assert spec.signature == 'grant(level: "read"|"write", note?: string)'
+    system = render_chat([HumanMessage("x")], ToolBinding((spec,)))[0]["content"]
+    assert '- grant(level: "read"|"write", note?: string) - Grant access.' in system
+    assert "Title" not in system and "long" not in system and "Needs approval" not in system
