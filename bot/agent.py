@@ -71,6 +71,35 @@ class TrimHistory(AgentMiddleware):
         return await handler(self._trim(request))
 
 
+class ToolRounds(AgentMiddleware):
+    """After ``limit`` rounds of tool calls in one turn, the model must answer in words.
+
+    Small models can call the same tool again and again; past the limit the tools are taken
+    away for that call, so every turn ends with an answer instead of a recursion error.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = max(1, limit)
+
+    def _limited(self, request: ModelRequest) -> ModelRequest:
+        rounds = 0
+        for message in reversed(request.messages):
+            if isinstance(message, HumanMessage):
+                break
+            if isinstance(message, AIMessage) and message.tool_calls:
+                rounds += 1
+        return request.override(tools=[]) if rounds >= self.limit else request
+
+    def wrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        return handler(self._limited(request))
+
+    async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse:
+        return await handler(self._limited(request))
+
+
 def open_checkpointer(path: str) -> SqliteSaver:
     """Thread memory on the state database file (its own tables, WAL like the rest)."""
     conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
@@ -120,7 +149,9 @@ class Agent:
         company: str = COMPANY,
         context_window: int = 8192,
         max_model_calls: int = 6,
+        max_tool_rounds: int = 3,
     ) -> None:
+        self.max_tool_rounds = max_tool_rounds
         self.model = model
         self.checkpointer = checkpointer
         self.company = company
@@ -137,7 +168,7 @@ class Agent:
             self.model,
             tools,
             system_prompt=system_prompt,
-            middleware=[TrimHistory(budget)],
+            middleware=[ToolRounds(self.max_tool_rounds), TrimHistory(budget)],
             checkpointer=self.checkpointer,
         )
 

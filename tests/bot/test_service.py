@@ -234,3 +234,16 @@ def test_question_heuristic() -> None:
     assert looks_like_question("Leave rules for part-time staff?")
     assert not looks_like_question("File my taxi receipt, 42 EUR")
     assert not looks_like_question("")
+
+
+async def test_a_model_that_keeps_calling_tools_is_made_to_answer(
+    app: App, model: ScriptedChatModel
+) -> None:
+    search = tool_call("search_process_docs", query="travel")
+    model.enqueue(search, search, search)
+
+    model.enqueue("the travel rules are ...")
+    events = await collect(app.service.handle(inbound("Find the travel rules for me")))
+    assert not of_kind(events, "error")
+    assert of_kind(events, "final")[0].text == "the travel rules are ..."
+    assert [bool(t) for t in model.tools_per_call] == [True, True, True, False]

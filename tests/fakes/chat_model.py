@@ -46,6 +46,8 @@ class ScriptedChatModel(BaseChatModel):
     replies: deque[Any] = Field(default_factory=deque)
     calls: list[list[BaseMessage]] = Field(default_factory=list)
     bound_tools: list[str] = Field(default_factory=list)
+    # The tool names each call was made with (empty: the call had no tools bound).
+    tools_per_call: list[list[str]] = Field(default_factory=list)
     chunk_size: int = 4  # characters per streamed chunk
 
     @property
@@ -61,8 +63,10 @@ class ScriptedChatModel(BaseChatModel):
     def remaining(self) -> int:
         return len(self.replies)
 
-    def _next(self, messages: list[BaseMessage]) -> AIMessage:
+    def _next(self, messages: list[BaseMessage], kwargs: dict[str, Any] | None = None) -> AIMessage:
         self.calls.append(list(messages))
+        tools = (kwargs or {}).get("tools") or []
+        self.tools_per_call.append([t["function"]["name"] for t in tools if "function" in t])
         if not self.replies:
             tail = "\n".join(f"  {m.type}: {str(m.content)[:120]!r}" for m in messages[-3:])
             raise AssertionError(
@@ -86,7 +90,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
+        return ChatResult(generations=[ChatGeneration(message=self._next(messages, kwargs))])
 
     def _stream(
         self,
@@ -95,7 +99,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        message = self._next(messages)
+        message = self._next(messages, kwargs)
         text = message.content if isinstance(message.content, str) else ""
         for start in range(0, len(text), self.chunk_size):
             piece = text[start : start + self.chunk_size]
