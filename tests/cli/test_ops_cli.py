@@ -9,28 +9,14 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-import bot.cli
-from bot.cli import get_app
+from tests.cli.conftest import run
 from tests.fakes.slack_api import MockSlackApi
 
 
-@pytest.fixture
-def cli(
-    workspace: Path, data_dir: Path, demo_chroma: Path, monkeypatch: pytest.MonkeyPatch
-) -> CliRunner:
-    shutil.copytree(demo_chroma, data_dir / "chroma")  # start-up ingestion then has nothing to do
-    monkeypatch.setenv("RPA_WORKSPACE", str(workspace))
-    monkeypatch.setenv("RPA_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("RPA_TERMINAL_USER", "U0CLI")
-    monkeypatch.setattr(bot.cli, "_settings", None)  # read this test's environment
-    return CliRunner()
-
-
-def run(cli: CliRunner, *args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = cli.invoke(get_app(), list(args), input=stdin)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
+@pytest.fixture(autouse=True)
+def _ingested(data_dir: Path, demo_chroma: Path) -> None:
+    """Start-up ingestion then has nothing to do: the demo documents are already in."""
+    shutil.copytree(demo_chroma, data_dir / "chroma")
 
 
 def test_piped_chat_answers_commands_without_a_model(cli: CliRunner) -> None:

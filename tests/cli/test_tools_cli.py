@@ -6,25 +6,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
-import bot.cli
-from bot.cli import get_app
-
-
-@pytest.fixture
-def cli(workspace: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("RPA_WORKSPACE", str(workspace))
-    monkeypatch.setenv("RPA_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("RPA_TERMINAL_USER", "U0CLI")
-    monkeypatch.setattr(bot.cli, "_settings", None)  # read this test's environment
-    return CliRunner()
-
-
-def run(cli: CliRunner, *args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = cli.invoke(get_app(), list(args), input=stdin)
-    return result.exit_code, result.output
+from tests.cli.conftest import run
 
 
 def test_tool_list(cli: CliRunner) -> None:
