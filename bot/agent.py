@@ -60,7 +60,7 @@ class TrimHistory(AgentMiddleware):
         )
         if not messages and request.messages:  # one huge message: keep at least the last one
             messages = [request.messages[-1]]
-        return request.override(messages=messages)
+        return request.override(messages=list(messages))  # type: ignore[arg-type]
 
     def wrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]

@@ -10,6 +10,7 @@ once; ``recoverable()`` lists what a crash left approved or executing.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import secrets
@@ -160,7 +161,8 @@ class ApprovalStore:
         thread: str | None = None,
         limit: int = 50,
     ) -> list[PendingAction]:
-        sql, params = "SELECT * FROM pending_actions WHERE 1=1", []
+        sql = "SELECT * FROM pending_actions WHERE 1=1"
+        params: list[Any] = []
         if status is not None:
             wanted = list(status)
             sql += f" AND status IN ({','.join('?' * len(wanted))})"
@@ -235,7 +237,7 @@ class ApprovalStore:
         return self.get(action_id)
 
     def _refusal(
-        self, action: PendingAction, user: str, roles: list[str], expected_hash: str | None
+        self, action: PendingAction, user: str, roles: builtins.list[str], expected_hash: str | None
     ) -> str:
         if action.status != "pending":
             who = f" by {action.decided_by}" if action.decided_by else ""
@@ -261,7 +263,7 @@ class ApprovalStore:
             (action_id, user, decision, int(accepted), reason, now_iso()),
         )
 
-    def decisions(self, action_id: str) -> list[dict[str, Any]]:
+    def decisions(self, action_id: str) -> builtins.list[dict[str, Any]]:
         with self.db.reading() as conn:
             rows = conn.execute(
                 "SELECT * FROM approval_log WHERE action_id=? ORDER BY seq", (action_id,)
@@ -295,7 +297,7 @@ class ApprovalStore:
             )
         return self.get(action_id)
 
-    def recoverable(self) -> list[PendingAction]:
+    def recoverable(self) -> builtins.list[PendingAction]:
         """Actions a crash interrupted: approved but not run, or running when the process died."""
         return self.list(status=("approved", "executing"), limit=1000)
 

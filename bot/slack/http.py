@@ -27,7 +27,7 @@ from slack_sdk.signature import SignatureVerifier
 
 log = logging.getLogger(__name__)
 
-IN_FLIGHT: web.AppKey[set[asyncio.Future[Any]]] = web.AppKey("in_flight", set)
+IN_FLIGHT: web.AppKey[set[asyncio.Future[Any]]] = web.AppKey("in_flight", set[asyncio.Future[Any]])
 EVENTS_PATH = "/slack/events"
 
 
@@ -141,7 +141,8 @@ class BackgroundServer:
         """Wait until every acknowledged event has been handed to the app."""
 
         async def idle() -> None:
-            pending = list(self._app[IN_FLIGHT])
+            in_flight: set[asyncio.Future[Any]] = self._app[IN_FLIGHT]
+            pending = list(in_flight)
             if pending:
                 await asyncio.wait(pending, timeout=timeout)
 
