@@ -1,9 +1,12 @@
-"""Decoding a reply with transformers: strategy options, stop strings, streaming.
+"""Decoding a reply: strategy options, stop strings, streaming.
 
 ``DecodingOptions`` says how to pick tokens (greedy, sampling, beam search) and when to stop;
 ``generate_text`` returns the whole reply and ``stream_text`` yields it piece by piece as the
-model writes, through the same ``model.generate`` call, so that under greedy decoding both give
-the same text. Both take an optional logits processor (the tool-call grammar).
+model writes. Greedy and sampled replies go through the model's continuous-batching scheduler
+(``bot/llm/scheduler.py``: concurrent conversations share decode steps and cached prompt
+prefixes); beam search, which reorders rows, runs one ``model.generate`` call under the model's
+lock. Whole and streamed replies come from the same path, so under greedy decoding both give the
+same text. Both take optional logits processors (the tool-call grammar).
 """
 
 from __future__ import annotations
@@ -153,6 +156,9 @@ def generate_text(
     processors: list[Any] | None = None,
 ) -> tuple[str, int]:
     """The whole reply and how many tokens it took."""
+    if options.decoding != "beam":
+        finished = _submit(loaded, prompt, options, processors).result()
+        return finished.text, finished.tokens
     import torch
 
     kwargs = _generate_kwargs(loaded, prompt, options, processors or [])
@@ -161,6 +167,16 @@ def generate_text(
     new_tokens = output[0, prompt.length :]
     text = loaded.tokenizer.decode(new_tokens, skip_special_tokens=True)
     return cut_at_stop(text, options.stop), int(new_tokens.shape[0])
+
+
+def _submit(
+    loaded: LoadedModel, prompt: Prompt, options: DecodingOptions, processors: list[Any] | None
+) -> Any:
+    """Hand a greedy or sampled request to the model's scheduler (a ``GenerationHandle``)."""
+    from bot.llm.scheduler import scheduler_for
+
+    ids = prompt.input_ids[0].tolist()
+    return scheduler_for(loaded).submit(ids, options, processors or [])
 
 
 class StopFilter:
@@ -202,6 +218,9 @@ def stream_text(
     processors: list[Any] | None = None,
 ) -> Iterator[str]:
     """Yield the reply as the model writes it; a failure in generation is re-raised here."""
+    if options.decoding != "beam":
+        yield from _submit(loaded, prompt, options, processors)
+        return
     from transformers import TextIteratorStreamer
 
     streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)

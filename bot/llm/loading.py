@@ -71,9 +71,12 @@ class LoadedModel:
     device: str
     dtype: str  # "float32" | "bfloat16" | "float16" | "int8"
     label: str
-    # One generation at a time per loaded model: on CPU parallel decodes only slow each other,
-    # and the streamer thread and a caller must not interleave on one KV cache.
+    # One forward pass at a time per loaded model: the batching scheduler holds it per step,
+    # a beam-search generate() for its whole run.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # The continuous-batching scheduler that owns decoding (bot/llm/scheduler.py), made on
+    # first use so that every conversation sharing this model shares its batch.
+    scheduler: Any = field(default=None, repr=False)
 
 
 _CACHE: dict[tuple[str, str, str, str], LoadedModel] = {}
@@ -155,7 +158,9 @@ def pick_dtype(requested: str, device: str) -> str:
     """``auto``: bf16 on CUDA, the measured fastest correct dtype on CPU (``CPU_AUTO_DTYPE``)."""
     if requested != "auto":
         if requested == "int8" and device != "cpu":
-            raise ModelNotAvailable("RPA_MODEL_DTYPE=int8 (dynamic quantization) runs on CPU only.")
+            raise ModelNotAvailable(
+                "RPA_MODEL_DTYPE=int8 (weight-only, CPU kernel) runs on CPU only."
+            )
         return requested
     if device == "cuda":
         return "bfloat16"
@@ -167,7 +172,7 @@ def pick_dtype(requested: str, device: str) -> str:
 def torch_dtype(name: str) -> torch.dtype:
     import torch
 
-    # int8 is dynamic quantization applied after an fp32 load.
+    # int8 is weight-only quantization (bot/llm/quantize.py) applied after an fp32 load.
     return {
         "float32": torch.float32,
         "int8": torch.float32,
@@ -239,14 +244,15 @@ def load_model(settings: Settings) -> LoadedModel:
 def load_weights(directory: Path, device: str, dtype: str, adapter: Path | None = None) -> Any:
     """Load a safetensors model directory onto ``device`` in ``dtype`` (int8: quantize on CPU)."""
     _guard()
-    import torch
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype(dtype))
     if adapter is not None:
         model = _merge_adapter(model, adapter)
     if dtype == "int8":
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        from bot.llm.quantize import quantize_int8_weight_only
+
+        model = quantize_int8_weight_only(model)
     model.to(device)  # type: ignore[arg-type]
     model.eval()
     return model

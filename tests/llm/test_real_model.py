@@ -125,7 +125,8 @@ def test_generation_failure_becomes_a_readable_message(
     def broken(**_: object) -> None:
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(loaded_model.model, "generate", broken)
+    # Greedy replies run the model's forward pass through the scheduler.
+    monkeypatch.setattr(loaded_model.model, "forward", broken)
     model = _model(loaded_model)
     reply = model.invoke(QUESTION)
     assert "device lost" in str(reply.content) and reply.response_metadata["error_id"].startswith(

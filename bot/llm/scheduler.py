@@ -1,0 +1,307 @@
+"""Continuous batching: one thread owns the model and decodes every live request in one batch.
+
+Conversations submit a tokenized prompt with their own decoding options, stop strings and
+logits processors (the tool-call grammar) and read the reply back as text pieces through a
+queue. Between decode steps the scheduler admits waiting requests (first come, first served,
+up to ``max_batch`` rows): each is prefilled alone, starting from the prefix cache when its
+prompt extends one already seen, and joins the running batch left-padded. Every step feeds one
+token per row, so every live request advances once per step (no request starves), and a
+finished, cancelled or failed request leaves at the step boundary without disturbing the rest.
+A failure in one request's token choice fails that request only; a failing forward pass fails
+the requests in that batch and the scheduler carries on with later ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bot.llm.decoding import DecodingOptions, StopFilter
+from bot.llm.kv_cache import BatchKV, SlabCache
+from bot.llm.loading import LoadedModel
+from bot.llm.prefix_cache import PrefixCache
+from bot.llm.sampling import TokenChooser
+
+log = logging.getLogger(__name__)
+
+# Errors a forward pass or a token choice raises for a bad request or a failing device.
+STEP_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError, TypeError)
+
+
+@dataclass
+class Finished:
+    """What a request produced: its text (cut at a stop string), tokens and timings."""
+
+    text: str
+    tokens: int
+    reason: str  # "eos" | "length" | "stop" | "cancelled"
+    submitted: float
+    first_token: float
+    done: float
+
+    @property
+    def decode_tok_s(self) -> float:
+        span = self.done - self.first_token
+        return (self.tokens - 1) / span if span > 0 and self.tokens > 1 else 0.0
+
+
+@dataclass
+class _Request:
+    prompt: list[int]
+    options: DecodingOptions
+    chooser: TokenChooser
+    out: queue.Queue[Any] = field(default_factory=queue.Queue)
+    generated: list[int] = field(default_factory=list)
+    decoded: str = ""  # text of ``generated`` already passed to the stop filter
+    shown: list[str] = field(default_factory=list)
+    pending: int = -1  # chosen, not yet fed to the model
+    cancelled: bool = False
+    submitted: float = field(default_factory=time.perf_counter)
+    first_token: float = 0.0
+    stops: StopFilter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stops = StopFilter(self.options.stop)
+
+
+class GenerationHandle:
+    """A submitted request: iterate for text pieces, or ``result()`` for the whole reply."""
+
+    def __init__(self, request: _Request) -> None:
+        self._request = request
+        self.finished: Finished | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            while True:
+                item = self._request.out.get()
+                if isinstance(item, Finished):
+                    self.finished = item
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if self.finished is None:
+                self._request.cancelled = True  # the reader left: free the batch row
+
+    def result(self) -> Finished:
+        """Wait for the whole reply (raises what made the request fail)."""
+        for _ in self:
+            pass
+        assert self.finished is not None
+        return self.finished
+
+
+class Scheduler:
+    """The decode loop for one loaded model; start it lazily with ``submit``."""
+
+    def __init__(
+        self, loaded: LoadedModel, max_batch: int = 8, prefix_cache: PrefixCache | None = None
+    ) -> None:
+        self.loaded = loaded
+        self.max_batch = max_batch
+        self.prefix_cache = prefix_cache
+        self._waiting: deque[_Request] = deque()
+        self._active: list[_Request] = []
+        self._batch: BatchKV | None = None
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        config = loaded.model.generation_config
+        eos = config.eos_token_id if config.eos_token_id is not None else None
+        eos = eos if eos is not None else loaded.tokenizer.eos_token_id
+        self.eos: set[int] = set(eos if isinstance(eos, list) else [eos])
+        self.layers = int(loaded.model.config.num_hidden_layers)
+        self.steps = 0
+        self.max_rows_seen = 0
+
+    def submit(
+        self, prompt: Sequence[int], options: DecodingOptions, processors: Sequence[Any] = ()
+    ) -> GenerationHandle:
+        """Queue a request; decoding starts at the next step boundary."""
+        if options.decoding == "beam":
+            raise ValueError("the batching scheduler decodes greedy or sample, not beam.")
+        if not prompt:
+            raise ValueError("empty prompt: nothing to continue from.")
+        chooser = TokenChooser(list(prompt), options, list(processors), self.loaded.device)
+        request = _Request(list(prompt), options, chooser)
+        with self._wake:
+            self._waiting.append(request)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="llm-scheduler", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return GenerationHandle(request)
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._waiting and not self._active:
+                    self._wake.wait()
+                joining: list[_Request] = []
+                while self._waiting and len(self._active) + len(joining) < self.max_batch:
+                    joining.append(self._waiting.popleft())
+            with self.loaded.lock, torch.inference_mode():
+                for request in joining:
+                    self._admit(request)
+                if self._active:
+                    self._step()
+
+    def _admit(self, request: _Request) -> None:
+        if request.cancelled:
+            self._finish(request, "cancelled")
+            return
+        try:
+            kv, logits = self._prefill(request.prompt)
+            request.first_token = time.perf_counter()
+            done = self._advance(request, logits[0])
+        except STEP_ERRORS as exc:
+            self._fail(request, exc)
+            return
+        if done:
+            return
+        self._active.append(request)
+        if self._batch is None:
+            self._batch = kv
+        else:
+            self._batch.add(kv)
+        self.max_rows_seen = max(self.max_rows_seen, len(self._active))
+
+    def _prefill(self, prompt: list[int]) -> tuple[BatchKV, torch.Tensor]:
+        """Run ``prompt`` alone (from the longest cached prefix); its cache and last logits."""
+        device = self.loaded.device
+        hit = self.prefix_cache.lookup(tuple(prompt)) if self.prefix_cache else None
+        start = hit.length if hit else 0
+        cache = SlabCache.from_tensors(hit.tensors) if hit else SlabCache(self.layers)
+        ids = torch.tensor([prompt[start:]], device=device)
+        mask = torch.ones(1, len(prompt), dtype=torch.long, device=device)
+        positions = torch.arange(start, len(prompt), device=device)[None]
+        out = self.loaded.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        if self.prefix_cache is not None:
+            self.prefix_cache.store(tuple(prompt), cache.tensors())
+        return BatchKV(cache, mask), out.logits[:, -1, :]
+
+    def _step(self) -> None:
+        """One decode step for every active row, then the finished rows leave."""
+        batch = self._batch
+        assert batch is not None
+        ids = torch.tensor([[r.pending] for r in self._active], device=self.loaded.device)
+        positions = batch.mask.sum(dim=1, keepdim=True)
+        batch.extend_mask()
+        try:
+            out = self.loaded.model(
+                input_ids=ids,
+                attention_mask=batch.mask,
+                position_ids=positions,
+                past_key_values=batch.cache,
+                use_cache=True,
+            )
+        except STEP_ERRORS as exc:
+            for request in self._active:
+                self._fail(request, exc)
+            self._active, self._batch = [], None
+            return
+        self.steps += 1
+        logits = out.logits[:, -1, :]
+        keep = []
+        for row, request in enumerate(self._active):
+            try:
+                done = request.cancelled or self._advance(request, logits[row])
+            except STEP_ERRORS as exc:
+                self._fail(request, exc)
+                continue
+            if request.cancelled:
+                self._finish(request, "cancelled")
+            elif not done:
+                keep.append(row)
+        if len(keep) < len(self._active):
+            self._active = [self._active[i] for i in keep]
+            if keep:
+                batch.keep(keep)
+            else:
+                self._batch = None
+
+    # ---- per request -------------------------------------------------------------------------
+
+    def _advance(self, request: _Request, logits: torch.Tensor) -> bool:
+        """Choose the request's next token and stream its text; True when it has finished."""
+        token = request.chooser.choose(logits)
+        request.generated.append(token)
+        if token in self.eos:
+            self._finish(request, "eos")
+            return True
+        request.pending = token
+        text = self.loaded.tokenizer.decode(request.generated, skip_special_tokens=True)
+        # A multi-byte character split across tokens decodes to U+FFFD until it is complete.
+        if not text.endswith("\ufffd") and text.startswith(request.decoded):
+            piece = request.stops.feed(text[len(request.decoded) :])
+            request.decoded = text
+            if piece:
+                request.shown.append(piece)
+                request.out.put(piece)
+            if request.stops.stopped:
+                self._finish(request, "stop")
+                return True
+        if len(request.generated) >= request.options.max_new_tokens:
+            self._finish(request, "length")
+            return True
+        return False
+
+    def _finish(self, request: _Request, reason: str) -> None:
+        if reason != "stop":
+            # Text held back while a multi-byte character was incomplete, then the stop filter's.
+            text = self.loaded.tokenizer.decode(
+                [t for t in request.generated if t not in self.eos], skip_special_tokens=True
+            )
+            rest = text[len(request.decoded) :] if text.startswith(request.decoded) else ""
+            for piece in (request.stops.feed(rest), request.stops.flush()):
+                if piece:
+                    request.shown.append(piece)
+                    request.out.put(piece)
+        now = time.perf_counter()
+        request.out.put(
+            Finished(
+                "".join(request.shown),
+                len(request.generated),
+                reason,
+                request.submitted,
+                request.first_token or now,
+                now,
+            )
+        )
+
+    def _fail(self, request: _Request, exc: BaseException) -> None:
+        log.warning("generation request failed: %s: %s", type(exc).__name__, exc)
+        request.out.put(exc)
+
+
+# Rows decoded together, and tokens of prompt caches kept for reuse, per loaded model.
+MAX_BATCH = 8
+PREFIX_BUDGET_TOKENS = 4096
+_SCHEDULERS_LOCK = threading.Lock()
+
+
+def scheduler_for(loaded: LoadedModel) -> Scheduler:
+    """The one scheduler of ``loaded`` (made on first use): every conversation shares it."""
+    with _SCHEDULERS_LOCK:
+        if loaded.scheduler is None:
+            loaded.scheduler = Scheduler(loaded, MAX_BATCH, PrefixCache(PREFIX_BUDGET_TOKENS))
+        scheduler: Scheduler = loaded.scheduler
+        return scheduler
