@@ -24,15 +24,21 @@ def bench_model(
     compare_dtypes: bool = typer.Option(
         False, "--compare-dtypes", help="Also measure fp32, bf16 and int8 with greedy agreement."
     ),
+    serving: bool = typer.Option(
+        True,
+        "--serving/--no-serving",
+        help="Also measure the batching scheduler: its decode loop per precision, 1/2/4/8 "
+        "concurrent requests, TTFT with and without the prefix cache, the bandwidth bound.",
+    ),
 ) -> None:
-    """Time to first token, prefill and decode speed, peak RSS: configured model vs plain fp32."""
+    """TTFT, prefill and decode speed, peak RSS, batched throughput: configured model vs plain fp32."""
     from rich.console import Console
     from rich.markdown import Markdown
 
     from bot.cli import settings
     from bot.llm.bench import markdown, run_bench, write_report
 
-    report = run_bench(settings(), prompt_tokens, new_tokens, repeats, compare_dtypes)
+    report = run_bench(settings(), prompt_tokens, new_tokens, repeats, compare_dtypes, serving)
     json_path, md_path = write_report(report, out)
     console = Console()
     console.print(Markdown(markdown(report)))

@@ -169,6 +169,26 @@ def _in_worker(
         ).result()
 
 
+def _serving_in_worker(
+    settings: Settings, dtype: str, prompt_tokens: int, new_tokens: int, repeats: int
+) -> dict[str, Any]:
+    from bot.llm.bench_batch import run_scheduler_variant
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(
+            run_scheduler_variant, settings, dtype, prompt_tokens, new_tokens, repeats
+        ).result()
+
+
+def serving_dtypes(settings: Settings) -> list[str]:
+    """Precisions whose serving path is measured: both CPU candidates, or the configured one."""
+    from bot.llm import loading
+
+    if loading.pick_device(settings.model_device) == "cpu":
+        return ["float32", "int8"]
+    return [settings.model_dtype]
+
+
 def _agreement(base: list[list[int]], other: list[list[int]]) -> list[int]:
     counts = []
     for a, b in zip(base, other, strict=True):
@@ -227,8 +247,13 @@ def run_bench(
     new_tokens: int = 64,
     repeats: int = 3,
     compare_dtypes: bool = False,
+    serving: bool = True,
 ) -> dict[str, Any]:
-    """Every variant's figures plus the configured/baseline decode ratio."""
+    """Every variant's figures plus the configured/baseline decode ratio.
+
+    ``serving`` adds the scheduler rows (bot/llm/bench_batch.py): its own decode loop per
+    precision, batched throughput, the prefix cache's TTFT and the bandwidth bound.
+    """
     variants = [
         Variant(f"configured ({settings.model_dtype})", settings.model_dtype),
         Variant("baseline: plain fp32 generate()", "float32", plain=True),
@@ -236,6 +261,11 @@ def run_bench(
     if compare_dtypes:
         variants += [Variant(f"dtype {d}", d) for d in ("float32", "bfloat16", "int8")]
     rows = [_in_worker(settings, v, prompt_tokens, new_tokens, repeats) for v in variants]
+    if serving:
+        rows += [
+            _serving_in_worker(settings, d, prompt_tokens, new_tokens, repeats)
+            for d in serving_dtypes(settings)
+        ]
     base = rows[1]["greedy_tokens"]
     for row in rows:
         row["agreement"] = _agreement(base, row.pop("greedy_tokens"))
@@ -247,6 +277,12 @@ def run_bench(
     )
     if extra:
         rows.append(extra)
+        best = max(r["decode_tok_s"] for r in rows if r is not extra)
+        notes.append(
+            f"fastest decode here is {round(100 * best / max(extra['decode_tok_s'], 1e-9))}% "
+            "of llama.cpp's on the same machine."
+        )
+    notes.append(_load_note())
     return {
         "model": settings.model,
         "machine": platform.platform(),
@@ -257,6 +293,41 @@ def run_bench(
         ),
         "notes": notes,
     }
+
+
+def _load_note() -> str:
+    import os
+
+    one, five, _ = os.getloadavg()
+    return f"load average while measuring: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores."
+
+
+def _serving_markdown(rows: list[dict[str, Any]]) -> str:
+    served = [r for r in rows if "batched" in r]
+    if not served:
+        return ""
+    text = "\n## Serving path: continuous batching (aggregate and per-request decode tok/s)\n\n"
+    text += "| variant | concurrent | aggregate tok/s | x single | per-request min | per-request max | max TTFT s |\n"
+    text += "|---|---|---|---|---|---|---|\n"
+    for r in served:
+        single = max(r["batched"][0]["aggregate_tok_s"], 1e-9)
+        for b in r["batched"]:
+            text += (
+                f"| {r['variant']} | {b['requests']} | {b['aggregate_tok_s']} | "
+                f"{round(b['aggregate_tok_s'] / single, 1)} | {b['per_request_tok_s_min']} | "
+                f"{b['per_request_tok_s_max']} | {b['ttft_s_max']} |\n"
+            )
+    text += "\n## Prefix cache: TTFT of a new question after a shared system prompt\n\n"
+    text += "| variant | prompt tok | TTFT s without | TTFT s with | speed-up |\n|---|---|---|---|---|\n"
+    for r in served:
+        p = r["prefix_cache"]
+        text += f"| {r['variant']} | {p['prompt_tokens']} | {p['ttft_s_without']} | {p['ttft_s_with']} | {p['speedup']}x |\n"
+    text += "\n## Memory-bandwidth bound (batch 1)\n\n"
+    text += "| variant | weight MB read per token | measured copy GB/s | bound tok/s | decode tok/s | % of bound |\n|---|---|---|---|---|---|\n"
+    for r in served:
+        share = round(100 * r["decode_tok_s"] / max(r["bandwidth_bound_tok_s"], 1e-9))
+        text += f"| {r['variant']} | {r['weight_mb_per_token']} | {r['copy_bandwidth_gbs']} | {r['bandwidth_bound_tok_s']} | {r['decode_tok_s']} | {share}% |\n"
+    return text
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -270,6 +341,7 @@ def markdown(report: dict[str, Any]) -> str:
     tail = f"\nDecode speed-up of the configured runtime over plain fp32: **{report['decode_speedup_vs_fp32']}x**\n"
     return (
         f"# Model benchmark: {report['model']}\n\n{head}{body}{tail}"
+        + _serving_markdown(report["rows"])
         + "".join(f"\n- {n}" for n in report["notes"])
         + "\n"
     )

@@ -46,6 +46,7 @@ class Finished:
     submitted: float
     first_token: float
     done: float
+    token_ids: list[int] = field(default_factory=list)
 
     @property
     def decode_tok_s(self) -> float:
@@ -284,6 +285,7 @@ class Scheduler:
                 request.submitted,
                 request.first_token or now,
                 now,
+                list(request.generated),
             )
         )
 
