@@ -90,6 +90,14 @@ def train_run(
     patience: int = typer.Option(1, min=1, help="Epochs without improvement before stopping."),
     prefix_refresh: int = typer.Option(4, min=1, help="Re-encode the shared prompt every N steps."),
     max_examples: int = typer.Option(0, min=0, help="Train on at most N examples (0: all)."),
+    max_val_examples: int = typer.Option(
+        0, min=0, help="Check validation loss on at most N examples (0: all)."
+    ),
+    max_minutes: float = typer.Option(
+        0.0,
+        min=0.0,
+        help="Time budget: stop, validate and keep the adapter after N minutes (0: none).",
+    ),
     quick: bool = typer.Option(False, "--quick", help="A smoke-test run on a handful of examples."),
 ) -> None:
     """Fine-tune a LoRA adapter of the configured model on a dataset from `train data`."""
@@ -104,18 +112,19 @@ def train_run(
         grad_accum=grad_accum, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()), max_length=max_length,
         seed=seed, patience=patience, prefix_refresh=1000 if quick else prefix_refresh,
-        max_train_examples=8 if quick else (max_examples or None), max_val_examples=4 if quick else None,
+        max_train_examples=8 if quick else (max_examples or None), max_val_examples=4 if quick else (max_val_examples or None), max_minutes=max_minutes or None,
     )  # fmt: skip
-    with Progress(console=Console(stderr=True)) as bar:
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    with Progress(console=console) as bar:
         task = bar.add_task("training", total=None)
 
         def progress(phase: str, done: int, total: int, loss: float | None) -> None:
-            bar.update(
-                task,
-                completed=done,
-                total=total,
-                description=f"{phase} loss {loss:.3f}" if loss is not None else phase,
-            )
+            text = f"{phase} loss {loss:.3f}" if loss is not None else phase
+            bar.update(task, completed=done, total=total, description=text)
+            if not console.is_terminal:  # a log file gets one line per step instead of a bar
+                minutes = (time.perf_counter() - started) / 60
+                typer.echo(f"{minutes:6.1f} min  step {done}/{total}  {text}", err=True)
 
         result = train_adapter(settings(), _data_dir(name), adapter_name or name, config, progress)
     typer.echo(

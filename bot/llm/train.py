@@ -50,6 +50,7 @@ class TrainConfig:
     warmup_share: float = 0.06
     max_train_examples: int | None = None  # --quick: a small sample
     max_val_examples: int | None = None
+    max_minutes: float | None = None  # time budget: stop, validate and save once it is spent
 
 
 @dataclass
@@ -228,9 +229,13 @@ def train_adapter(
     train_losses: list[float] = []
     best, best_epoch, stale, stopped = val_losses[0], 0, 0, False
     step = 0
+    deadline = started + config.max_minutes * 60 if config.max_minutes else math.inf
     for epoch in range(1, config.epochs + 1):
         batches = _batches(train, config.batch_size, rng)
         for i in range(0, len(batches), config.grad_accum):
+            if time.perf_counter() > deadline:  # the partial epoch is validated like a full one
+                stopped = True
+                break
             if step and step % config.prefix_refresh == 0:  # step 0: refreshed above
                 runner.refresh()
             group = batches[i : i + config.grad_accum]
@@ -268,7 +273,8 @@ def train_adapter(
             stale += 1
             if stale >= config.patience:
                 stopped = True
-                break
+        if stopped:
+            break
     if best_epoch == 0:  # never improved: still leave a loadable adapter behind
         model.save_pretrained(str(out_dir))
     result = TrainResult(
