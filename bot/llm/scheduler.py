@@ -81,6 +81,8 @@ class GenerationHandle:
         self.finished: Finished | None = None
 
     def __iter__(self) -> Iterator[str]:
+        if self.finished is not None:
+            return  # already read to the end
         try:
             while True:
                 item = self._request.out.get()
@@ -95,7 +97,7 @@ class GenerationHandle:
                 self._request.cancelled = True  # the reader left: free the batch row
 
     def result(self) -> Finished:
-        """Wait for the whole reply (raises what made the request fail)."""
+        """Wait for the whole reply (raises what made the request fail); may be called again."""
         for _ in self:
             pass
         assert self.finished is not None
