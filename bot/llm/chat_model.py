@@ -2,8 +2,9 @@
 
 It renders messages with the tokenizer's chat template (``bot/llm/rendering.py``), decodes with
 the configured strategy (``bot/llm/decoding.py``; every option can be overridden per call:
-``model.invoke(msgs, decoding="sample", temperature=0.3)``), streams token pieces as they are
-generated, and supports ``bind_tools`` with grammar-constrained tool calls
+``model.invoke(msgs, decoding="sample", temperature=0.3)``) through the model's shared
+continuous-batching scheduler (``bot/llm/scheduler.py``), so concurrent conversations decode in
+one batch and reuse cached prompt prefixes, streams token pieces as they are generated, and supports ``bind_tools`` with grammar-constrained tool calls
 (``bot/llm/tool_calls.py``).
 
 Failures: a missing or unloadable model raises ``ModelNotAvailable`` (a configuration error

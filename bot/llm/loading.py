@@ -50,6 +50,14 @@ INSTALL_HINT = (
 # int8 is fastest but breaks the output; bf16 decodes ~15% faster but prefills ~7x slower, and
 # agent prompts (system text + tool schemas + documents) run to hundreds or thousands of tokens,
 # so float32 gives the lowest latency per agent turn and the reference output.
+# Since then "int8" became weight-only int8 (bot/llm/quantize.py; activations stay float). Same
+# run through the batching scheduler (bench/README.md, load average 5.8, compare ratios): decode
+# int8 10.1 tok/s vs fp32 3.9, TTFT (255 tokens) 1.33 s vs 1.92 s, 8 concurrent requests 42.6 vs
+# 5.4 tok/s aggregate; greedy tokens equal to fp32 8/24/7/19 of 8/48/48/34 (fluent, like bf16's).
+# float32 stays the default for now: it is the reference output every real-model test was
+# written against, and its batched greedy replies equal its lone ones exactly, while int8's
+# bf16-rounded activations make long greedy replies sensitive to the batch (1 of 4 prompts
+# differed after 24 tokens). Set RPA_MODEL_DTYPE=int8 for throughput.
 CPU_AUTO_DTYPE = "float32"
 
 
