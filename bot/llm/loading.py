@@ -242,9 +242,9 @@ def load_model(settings: Settings) -> LoadedModel:
     dtype = pick_dtype(settings.model_dtype, device)
     adapter = str(settings.adapter.resolve()) if settings.adapter else ""
     key = (settings.model, device, dtype, adapter)
+    _guard()  # also on a cache hit: a test not marked real_model must not use real weights
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _guard()
             _CACHE[key] = _load(settings, device, dtype)
         return _CACHE[key]
 
