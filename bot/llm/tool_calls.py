@@ -38,6 +38,13 @@ ToolLike = dict[str, Any] | type | Callable[..., Any] | BaseTool
 # JSON separators the grammar enforces; the same ones format_call writes into history.
 SEPARATORS = (", ", ": ")
 
+# A tool call copies values from the request (ids, amounts, dates, "<tool_call>" itself), and a
+# repetition penalty counts the prompt's tokens too, so it pushes the model off exactly those.
+# The grammar already rules out loops inside the call. Measured on the demo test split (33 cases,
+# one per held-out template, adapter r2): penalty 1.1 -> 15% tool selection, 0% exact arguments;
+# 1.0 -> 27% and 18%. A caller can still pass repetition_penalty to bind_tools.
+TOOL_CALL_REPETITION_PENALTY = 1.0
+
 
 def to_openai_tools(tools: Sequence[ToolLike]) -> list[dict[str, Any]]:
     """Any LangChain tool-like object -> the OpenAI ``{"type": "function", ...}`` form."""
@@ -85,6 +92,7 @@ def bind_tools(
     """``model`` with ``tools`` bound: each call renders them into the prompt and constrains output."""
     formatted = to_openai_tools(tools)
     normalize_choice(tool_choice, [t["function"]["name"] for t in formatted])  # fail early
+    kwargs.setdefault("repetition_penalty", TOOL_CALL_REPETITION_PENALTY)
     return model.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
 

@@ -1,11 +1,11 @@
 """LoRA fine-tuning of the local model on this deployment's tool-call data (``rpa-agent train run``).
 
 The loss is taken only on the assistant's reply. Every example starts with the same long
-system prompt (the agent's instructions and ~16 tool schemas, ~2,000 tokens), so the trainer
+system prompt (the agent's instructions and 16 one-line tool signatures, ~900 tokens), so the trainer
 encodes that shared prefix once (no gradient, with the current adapter weights) and runs only
 each example's own tokens with gradients on top of the cached keys and values; the prefix
 cache is re-encoded every ``prefix_refresh`` steps so that it follows the adapter. On two CPU
-cores this makes a step cost about what its ~100 example tokens cost, not 2,000.
+cores this makes a step cost about what its ~100 example tokens cost, not 1,000.
 
 Output, under ``settings.models_dir / "adapters" / NAME``: the peft adapter (what
 ``bot.llm.loading`` merges when ``RPA_ADAPTER`` points at it), ``training.json`` (config,

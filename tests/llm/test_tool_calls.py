@@ -156,3 +156,19 @@ def test_parse_invalid_calls_become_invalid_tool_calls(text: str, error: str) ->
     assert message.tool_calls == []
     [bad] = message.invalid_tool_calls
     assert error in (bad["error"] or "")
+
+
+def test_bound_tool_calls_decode_without_repetition_penalty_unless_asked() -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from bot.llm.tool_calls import TOOL_CALL_REPETITION_PENALTY, bind_tools
+
+    def lookup(order_id: str) -> str:
+        """Look up an order."""
+        return order_id
+
+    model = FakeListChatModel(responses=["x"])
+    bound = bind_tools(model, [lookup])
+    assert bound.kwargs["repetition_penalty"] == TOOL_CALL_REPETITION_PENALTY == 1.0  # type: ignore[attr-defined]
+    chosen = bind_tools(model, [lookup], repetition_penalty=1.3)
+    assert chosen.kwargs["repetition_penalty"] == 1.3  # type: ignore[attr-defined]
