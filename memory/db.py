@@ -49,12 +49,13 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         if not self._migrated:
+            # Switching to WAL needs the file to itself: do it once, with the migrations,
+            # while other threads of this process wait on the lock instead of failing.
             self._migrate(conn)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
     @contextmanager
@@ -85,6 +86,7 @@ class Database:
         with self._lock:
             if self._migrated:
                 return
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(
