@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -54,6 +55,14 @@ def looks_like_question(text: str) -> bool:
     stripped = text.strip()
     words = stripped.lower().split()
     return bool(words) and (stripped.endswith("?") or words[0].strip(",.:") in _QUESTION_WORDS)
+
+
+_TOOL_CALL_TEXT = re.compile(r"<tool_call>.*?(</tool_call>|$)", re.S)
+
+
+def clean_answer(text: str) -> str:
+    """The answer without tool-call markup a model wrote as text once its tools were taken away."""
+    return _TOOL_CALL_TEXT.sub("", text or "").strip()
 
 
 def _new_citations(candidates: list[Citation], cited: list[Citation]) -> list[Citation]:
@@ -154,6 +163,7 @@ class Service:
         tools = self.registry.langchain_tools(ctx, gate)
         system = agent.system_prompt(inbound.user, roles)
         seed = self._prefetch(emit, inbound, ctx, cited)
+        prefetched = seed[-1].artifact if seed else None
         for kind, payload in agent.stream_turn(
             inbound.conversation_id, inbound.text, tools, system, seed=seed
         ):
@@ -167,7 +177,8 @@ class Service:
                     cited.extend(found)
                     emit(CitationEvent(tuple(found)))
             elif kind == "final":
-                emit(Final(payload, tuple(cited)))
+                text = clean_answer(payload) or self._fallback_answer(prefetched)
+                emit(Final(text, tuple(cited)))
 
     def _prefetch(self, emit: Emit, inbound: Inbound, ctx: Any, cited: list[Citation]) -> list[Any]:
         """For a question about how things are done, search the documents before the model runs.
@@ -193,8 +204,24 @@ class Service:
         call = {"name": "search_process_docs", "args": args, "id": call_id, "type": "tool_call"}
         return [
             AIMessage(content="", tool_calls=[call]),
-            ToolMessage(content=result.content, tool_call_id=call_id, name="search_process_docs"),
+            ToolMessage(
+                content=result.content,
+                tool_call_id=call_id,
+                name="search_process_docs",
+                artifact=result,
+            ),
         ]
+
+    @staticmethod
+    def _fallback_answer(prefetched: Any) -> str:
+        """When the model wrote no usable answer: quote the best passage found, with its source."""
+        hits = (getattr(prefetched, "data", None) or {}).get("hits") or []
+        if not hits or not hits[0].get("text"):
+            return "I could not write an answer this time; please ask again in other words."
+        best = hits[0]
+        return (
+            f"From the process documents ({best.get('title', '')}):\n\n{best['text'].strip()} [1]"
+        )
 
     def _activity(self, tool: str) -> str:
         try:

@@ -92,6 +92,7 @@ def make_docs_tools(kb: KnowledgeSource) -> list[ToolSpec]:
                     "section": h.citation.section,
                     "path": h.citation.path,
                     "page": h.citation.page,
+                    "text": h.text,
                 }
                 for h in result.hits
             ],

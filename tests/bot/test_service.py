@@ -247,3 +247,15 @@ async def test_a_model_that_keeps_calling_tools_is_made_to_answer(
     assert not of_kind(events, "error")
     assert of_kind(events, "final")[0].text == "the travel rules are ..."
     assert [bool(t) for t in model.tools_per_call] == [True, True, True, False]
+
+
+async def test_an_unusable_answer_falls_back_to_the_best_passage(
+    app: App, model: ScriptedChatModel
+) -> None:
+    model.enqueue('<tool_call>{"name": "search_process_docs", "arguments": {"query": "x"')
+    events = await collect(
+        app.service.handle(inbound("What is the hotel limit per night in a capital city?"))
+    )
+    final = of_kind(events, "final")[0]
+    assert final.text.startswith("From the process documents") and "[1]" in final.text
+    assert "<tool_call>" not in final.text and final.citations
