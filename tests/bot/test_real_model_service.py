@@ -27,7 +27,9 @@ async def test_a_process_question_on_the_real_model(
     (models_data_dir / "models").mkdir(exist_ok=True)
     app = build_app(settings.model_copy(update={"max_new_tokens": 48, "model_device": "cpu"}))
     try:
-        events = await collect(app.service.handle(inbound("Who approves an expense claim above 500 EUR?")))
+        events = await collect(
+            app.service.handle(inbound("Who approves an expense claim above 500 EUR?"))
+        )
         assert not of_kind(events, "error"), events
         final = of_kind(events, "final")[0]
         assert final.text.strip()
