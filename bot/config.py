@@ -212,7 +212,7 @@ class Settings(BaseSettings):
 
 
 def mask_secret(secret: str | None) -> str:
-    """``xoxb-1234...`` -> ``xoxb-…(24 chars)``: enough to recognise, never enough to use."""
+    """``xoxb-...`` -> ``xoxb-…(24 chars)``: enough to recognise, never enough to use."""
     if not secret:
         return ""
     prefix = secret[:5] if len(secret) > 12 else ""

@@ -134,7 +134,12 @@ class Service:
     # ---- lifecycle -----------------------------------------------------------------------
     def recover(self) -> list[str]:
         """Finish (or report) what a crash left between approval and execution."""
-        return self.actions.recover(self._remember)
+        return self.actions.recover(self.remember)
+
+    def reset_thread(self, conversation_id: str) -> None:
+        """Forget a conversation (only if the agent was ever built: otherwise nothing is stored)."""
+        if self._agent is not None:
+            self._agent.reset(conversation_id)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -229,7 +234,7 @@ class Service:
         except (KeyError, RpaError):
             return f"using {tool}..."
 
-    def _remember(self, conversation_id: str, note: str) -> None:
+    def remember(self, conversation_id: str, note: str) -> None:
         """Put a note into a thread's memory, if the agent exists (it does after any turn)."""
         if self._agent_factory is None:
             return

@@ -164,9 +164,8 @@ class TerminalChat:
             if not streamed:
                 self.console.print(event.text, markup=False, highlight=False)
             self._show_citations(event.citations or tuple(cited))
-            form = event.data.get("form") if event.data else None
-            if form is not None:
-                return self._collect_later(event)
+            if event.data and event.data.get("form") is not None:
+                self._pending_form = event.data  # asked field by field once the stream ends
         elif isinstance(event, Error):
             self.console.print(
                 f"[red]{escape(event.message)}[/red] [dim](error id {event.error_id})[/dim]"
@@ -190,10 +189,6 @@ class TerminalChat:
         self.console.print(Panel(body, title=f"Approval needed: {request.action_id}", expand=False))
 
     # ---- forms, field by field ----------------------------------------------------------------
-    def _collect_later(self, event: Final) -> bool:
-        self._pending_form = event.data
-        return False
-
     async def collect_form(self, data: dict[str, Any]) -> None:
         form = data["form"]
         process = data.get("process")

@@ -121,5 +121,5 @@ def build_app(settings: Settings, *, chat_model: Any = None, with_model: bool = 
         workers=settings.workers,
         prefetch_docs=settings.prefetch_docs,
     )
-    actions.remember = service._remember
+    actions.remember = service.remember
     return App(settings, db, roles, knowledge, registry, approvals, engine, actions, service)

@@ -66,7 +66,7 @@ def chat(
         app.service,
         user=user or settings.terminal_user,
         console=console,
-        reset=_reset_thread(app),
+        reset=app.service.reset_thread,
     )
     try:
         asyncio.run(terminal.run())
@@ -99,14 +99,6 @@ def _recover(app: Any) -> None:
     if app.engine is not None:
         for line in app.engine.recover():
             console.print(f"[dim]resumed: {line}[/dim]")
-
-
-def _reset_thread(app: Any) -> Any:
-    def reset(conversation_id: str) -> None:
-        if app.service._agent is not None:
-            app.service._agent.reset(conversation_id)
-
-    return reset
 
 
 def _document_adder(app: Any) -> Any:

@@ -36,11 +36,11 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_public_view_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1234567890-abcdefghij")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-fake-test-value-not-a-token")
     monkeypatch.setenv("RPA_SMTP_PASSWORD", "hunter2hunter2")
     view = Settings(_env_file=None).public_view()  # type: ignore[call-arg]
     rendered = repr(view)
-    assert "1234567890-abcdefghij" not in rendered
+    assert "fake-test-value-not-a-token" not in rendered
     assert "hunter2hunter2" not in rendered
     assert view["slack_bot_token"].startswith("xoxb-")
 
