@@ -1,0 +1,194 @@
+"""HTTP mode's dispatcher: every acknowledged event reaches bolt once, in order, after any
+acknowledgement being answered; a failure is logged and the events after it still go through."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import cast
+
+import pytest
+from slack_bolt import App, BoltRequest, BoltResponse
+
+from bot.slack.http import Dispatcher
+from tests.slack.conftest import Rig, mention, sign
+
+HEADERS = {"Content-Type": "application/json"}
+
+
+def body(n: int) -> str:
+    return json.dumps({"type": "event_callback", "event_id": f"Ev{n:03d}"})
+
+
+class FakeBolt:
+    """Stands in for bolt's ``App``: records each dispatched body; can fail or hold one."""
+
+    def __init__(self, fail_on: str | None = None, hold: threading.Event | None = None) -> None:
+        self.bodies: list[str] = []
+        self.fail_on = fail_on
+        self.hold = hold
+        self._changed = threading.Condition()
+
+    def dispatch(self, request: BoltRequest) -> BoltResponse:
+        if self.hold is not None:
+            assert self.hold.wait(10), "the test never let the event go"
+        with self._changed:
+            self.bodies.append(request.raw_body)
+            self._changed.notify_all()
+        if request.raw_body == self.fail_on:
+            raise RuntimeError("a listener broke")
+        return BoltResponse(status=200)
+
+    def wait_for(self, count: int) -> list[str]:
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.bodies) >= count, 10), self.bodies
+            return list(self.bodies)
+
+
+class Clock:
+    """A clock that moves only when the test says; notes when the dispatcher thread reads it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.read_by_dispatcher = threading.Event()
+
+    def __call__(self) -> float:
+        if threading.current_thread().name == "slack-dispatch":
+            self.read_by_dispatcher.set()
+        return self.now
+
+
+def dispatcher(bolt: FakeBolt, **kwargs: float | Clock) -> Dispatcher:
+    return Dispatcher(cast(App, bolt), **kwargs)  # type: ignore[arg-type]
+
+
+def test_every_event_reaches_bolt_once_in_order_and_wait_idle_waits_for_them() -> None:
+    bolt = FakeBolt()
+    d = dispatcher(bolt, quiet=0.0)
+    for n in range(50):
+        d.put(body(n), "", HEADERS)
+    d.start()
+    assert d.wait_idle(10)
+    assert bolt.bodies == [body(n) for n in range(50)]
+    d.close()
+
+
+def test_wait_idle_waits_for_the_event_being_handled() -> None:
+    hold = threading.Event()
+    bolt = FakeBolt(hold=hold)
+    d = dispatcher(bolt, quiet=0.0)
+    d.start()
+    d.put(body(1), "", HEADERS)
+    assert not d.wait_idle(0)
+    hold.set()
+    assert d.wait_idle(10)
+    assert bolt.bodies == [body(1)]
+    d.close()
+
+
+def test_events_wait_while_a_request_is_being_answered() -> None:
+    clock, bolt = Clock(), FakeBolt()
+    d = dispatcher(bolt, quiet=0.0, patience=10.0, clock=clock)
+    d.start()
+    with d.answering():
+        d.put(body(1), "", HEADERS)
+        assert clock.read_by_dispatcher.wait(10)  # it has looked at the event and held back
+        assert bolt.bodies == []
+        assert not d.wait_idle(0)
+    assert d.wait_idle(10)
+    assert bolt.bodies == [body(1)]
+    d.close()
+
+
+def test_an_event_is_held_back_no_longer_than_its_patience() -> None:
+    clock, bolt = Clock(), FakeBolt()
+    d = dispatcher(bolt, quiet=0.0, patience=1.0, clock=clock)
+    d.start()
+    with d.answering():
+        d.put(body(1), "", HEADERS)
+        assert clock.read_by_dispatcher.wait(10)
+        assert bolt.bodies == []
+        clock.now = 1.0
+        d.put(body(2), "", HEADERS)  # wakes the dispatcher: the first event has waited enough
+        assert bolt.wait_for(1) == [body(1)]
+    assert d.wait_idle(10)
+    assert bolt.bodies == [body(1), body(2)]
+    d.close()
+
+
+def test_a_failing_event_is_logged_and_the_next_ones_go_through(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bolt = FakeBolt(fail_on=body(2))
+    d = dispatcher(bolt, quiet=0.0)
+    with caplog.at_level(logging.ERROR, logger="bot.slack.http"):
+        d.start()
+        for n in range(1, 4):
+            d.put(body(n), "", HEADERS)
+        assert d.wait_idle(10)
+    assert bolt.bodies == [body(1), body(2), body(3)]
+    failures = [r for r in caplog.records if "failed in the app" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].exc_info is not None
+    d.close()
+
+
+def test_close_hands_over_what_is_queued_and_then_refuses_more() -> None:
+    bolt = FakeBolt()
+    d = dispatcher(bolt, quiet=0.0)
+    d.start()
+    for n in range(5):
+        d.put(body(n), "", HEADERS)
+    d.close()
+    assert bolt.bodies == [body(n) for n in range(5)]
+    with pytest.raises(RuntimeError):
+        d.put(body(9), "", HEADERS)
+
+
+# ---- over HTTP, with the real app -------------------------------------------------------------
+
+
+def test_a_burst_of_events_is_acknowledged_and_each_handled_once(rig: Rig) -> None:
+    def send(n: int) -> int:
+        status, _ = rig.event(mention(f"q{n}", ts=f"1700000100.{n:06d}"), event_id=f"EvB{n:03d}")
+        return status
+
+    with ThreadPoolExecutor(40) as pool:
+        statuses = list(pool.map(send, range(40)))
+    assert statuses == [200] * 40
+    rig.drain()
+    texts = [c.args[0].text for c in rig.service.calls_to("handle")]
+    assert sorted(texts) == sorted(f"q{n}" for n in range(40))
+
+
+def test_a_signed_event_bolt_cannot_read_is_logged_and_later_events_are_served(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = '{"type": "event_callback", "event": '  # signed, but not JSON
+    with caplog.at_level(logging.ERROR, logger="bot.slack.http"):
+        status, _ = rig.post(broken, "application/json")
+        assert status == 200  # acknowledged once the signature checks out
+        assert rig.event(mention("still here"))[0] == 200
+        rig.drain()
+    assert [c.args[0].text for c in rig.service.calls_to("handle")] == ["still here"]
+    assert any("failed in the app" in r.getMessage() for r in caplog.records)
+
+
+def test_stopping_the_server_hands_every_acknowledged_event_to_the_app(rig: Rig) -> None:
+    for n in range(5):
+        status, _ = rig.event(mention(f"s{n}", ts=f"1700000200.{n:06d}"), event_id=f"EvS{n}")
+        assert status == 200
+    rig.server.stop()  # no wait_idle first: the server's cleanup hands them over
+    rig.drain()
+    assert sorted(c.args[0].text for c in rig.service.calls_to("handle")) == [
+        f"s{n}" for n in range(5)
+    ]
+
+
+def test_a_refused_signature_is_not_queued(rig: Rig) -> None:
+    text = body(1)
+    status, _ = rig.post(text, "application/json", sign(text, secret="not-the-secret"))
+    assert status == 401
+    assert rig.server.dispatcher.wait_idle(0)
