@@ -170,23 +170,27 @@ def _in_worker(
 
 
 def _serving_in_worker(
-    settings: Settings, dtype: str, prompt_tokens: int, new_tokens: int, repeats: int
+    settings: Settings, dtype: str, fast: bool, prompt_tokens: int, new_tokens: int, repeats: int
 ) -> dict[str, Any]:
     from bot.llm.bench_batch import run_scheduler_variant
 
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         return pool.submit(
-            run_scheduler_variant, settings, dtype, prompt_tokens, new_tokens, repeats
+            run_scheduler_variant, settings, dtype, prompt_tokens, new_tokens, repeats, fast
         ).result()
 
 
-def serving_dtypes(settings: Settings) -> list[str]:
-    """Precisions whose serving path is measured: both CPU candidates, or the configured one."""
+def serving_variants(settings: Settings) -> list[tuple[str, bool]]:
+    """(precision, lean decode step) pairs whose serving path is measured.
+
+    On CPU: fp16 weights with and without the lean step (what the step saves), then fp32 and
+    int8 weights with it; elsewhere the configured precision with and without the step.
+    """
     from bot.llm import loading
 
     if loading.pick_device(settings.model_device) == "cpu":
-        return ["float32", "int8"]
-    return [settings.model_dtype]
+        return [("float16", True), ("float16", False), ("float32", True), ("int8", True)]
+    return [(settings.model_dtype, True), (settings.model_dtype, False)]
 
 
 def _agreement(base: list[list[int]], other: list[list[int]]) -> list[int]:
@@ -263,8 +267,8 @@ def run_bench(
     rows = [_in_worker(settings, v, prompt_tokens, new_tokens, repeats) for v in variants]
     if serving:
         rows += [
-            _serving_in_worker(settings, d, prompt_tokens, new_tokens, repeats)
-            for d in serving_dtypes(settings)
+            _serving_in_worker(settings, d, fast, prompt_tokens, new_tokens, repeats)
+            for d, fast in serving_variants(settings)
         ]
     base = rows[1]["greedy_tokens"]
     for row in rows:

@@ -27,6 +27,8 @@ SYSTEM = (
 def bytes_per_token(model: Any) -> int:
     """Bytes of weights one decode step reads: every parameter and buffer except the input
     embedding table, of which a step reads one row (unless it is also the tied output head)."""
+    from bot.llm.quantize import packed_bytes
+
     embedding = model.get_input_embeddings().weight
     head = model.get_output_embeddings()
     tied = head is not None and getattr(head, "weight", None) is embedding
@@ -37,7 +39,7 @@ def bytes_per_token(model: Any) -> int:
             continue
         seen.add(tensor.data_ptr())
         total += tensor.numel() * tensor.element_size()
-    return total
+    return total + packed_bytes(model)
 
 
 def copy_bandwidth_gbs(device: str, megabytes: int = 256) -> float:
@@ -107,9 +109,18 @@ def _prefix_ttft(loaded: Any, filler_tokens: int, repeats: int, options: Any) ->
 
 
 def run_scheduler_variant(
-    settings: Settings, dtype: str, prompt_tokens: int, new_tokens: int, repeats: int
+    settings: Settings,
+    dtype: str,
+    prompt_tokens: int,
+    new_tokens: int,
+    repeats: int,
+    fast: bool = True,
 ) -> dict[str, Any]:
-    """Measure the scheduler path in ``dtype`` (runs inside a spawned worker process)."""
+    """Measure the scheduler path in ``dtype`` (runs inside a spawned worker process).
+
+    ``fast``: decode steps through the lean step (bot/llm/fast_decode.py) as the bot does;
+    False calls transformers' forward instead, to show what the lean step saves.
+    """
     from transformers import AutoTokenizer
 
     from bot.llm import loading
@@ -124,7 +135,7 @@ def run_scheduler_variant(
     model = loading.load_weights(directory, device, dtype, settings.adapter)
     loaded = loading.LoadedModel(model, tokenizer, device, dtype, "bench")
     options = DecodingOptions(decoding="greedy", repetition_penalty=1.0, max_new_tokens=new_tokens)
-    scheduler = Scheduler(loaded, max_batch=max(CONCURRENCY), prefix_cache=None)
+    scheduler = Scheduler(loaded, max_batch=max(CONCURRENCY), prefix_cache=None, fast=fast)
     long_prompt = _prompt(tokenizer, SYSTEM * (prompt_tokens // 30 + 1), "Summarize the policy.")
     long_prompt = long_prompt[-prompt_tokens:]
     _ttft(scheduler, long_prompt, options)  # warm-up
@@ -145,7 +156,7 @@ def run_scheduler_variant(
     per_token = bytes_per_token(model)
     bandwidth = copy_bandwidth_gbs(device)
     return {
-        "variant": f"scheduler decode loop ({dtype})",
+        "variant": f"scheduler ({dtype}, {'lean step' if fast else 'transformers forward'})",
         "device": device,
         "dtype": dtype,
         "prompt_tokens": len(long_prompt),

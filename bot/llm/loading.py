@@ -39,26 +39,21 @@ INSTALL_HINT = (
     "(or run `make run`, which installs it)"
 )
 
-# CPU precision, measured on this project's machine kind (2 cores, shared; bot/llm/bench.py,
+# CPU precision, measured on this project's machine kind (2 cores, AVX2, shared; bot/llm/bench.py,
 # `rpa-agent bench model --compare-dtypes`, embedded model, greedy, batch 1):
 #   decode, 64 tokens, quiet machine: float32 16.5 tok/s, bfloat16 19.0, dynamic int8 32.2.
-#   prefill, 256-token prompt, same run for all three (machine busy, so compare ratios):
-#   float32 137.6 tok/s, bfloat16 19.3 (7x slower: bf16 matrix-matrix work is slow on this
-#   CPU), int8 601.8.
+#   prefill, 256-token prompt (machine busy, compare ratios): float32 137.6 tok/s, bfloat16
+#   19.3 (bf16 matrix-matrix work is slow on this CPU).
 #   greedy tokens equal to float32 (4 fixed prompts, 64 tokens): bfloat16 59/24/7/10 (fluent
-#   but different), int8 7/0/0/5 with degenerate repetition ("They are in a 2022. They are...").
-# int8 is fastest but breaks the output; bf16 decodes ~15% faster but prefills ~7x slower, and
-# agent prompts (system text + tool schemas + documents) run to hundreds or thousands of tokens,
-# so float32 gives the lowest latency per agent turn and the reference output.
-# Since then "int8" became weight-only int8 (bot/llm/quantize.py; activations stay float). Same
-# run through the batching scheduler (bench/README.md, load average 5.8, compare ratios): decode
-# int8 10.1 tok/s vs fp32 3.9, TTFT (255 tokens) 1.33 s vs 1.92 s, 8 concurrent requests 42.6 vs
-# 5.4 tok/s aggregate; greedy tokens equal to fp32 8/24/7/19 of 8/48/48/34 (fluent, like bf16's).
-# float32 stays the default for now: it is the reference output every real-model test was
-# written against, and its batched greedy replies equal its lone ones exactly, while int8's
-# bf16-rounded activations make long greedy replies sensitive to the batch (1 of 4 prompts
-# differed after 24 tokens). Set RPA_MODEL_DTYPE=int8 for throughput.
-CPU_AUTO_DTYPE = "float32"
+#   but different), dynamic int8 7/0/0/5 with degenerate repetition.
+# Weight-only int8 (bot/llm/quantize.py) keeps activations float but its AVX2 kernel is
+# compute-bound (~3.8 GB/s of weights per core) and its bf16-rounded activations drift from
+# fp32 after a few dozen tokens. fp16 weights through fbgemm's fp16 GEMM read half of fp32's
+# bytes, run at memory speed, prefill as fast as fp32, and gave fp32's greedy tokens exactly
+# (4 prompts x 48 tokens, batched and alone): the CPU default wherever fbgemm exists (x86).
+# Figures: README "Performance" and bench/results/.
+CPU_AUTO_DTYPE = "float16"
+CPU_FALLBACK_DTYPE = "float32"  # torch builds without fbgemm (e.g. ARM)
 
 
 @dataclass(frozen=True)
@@ -174,7 +169,9 @@ def pick_dtype(requested: str, device: str) -> str:
         return "bfloat16"
     if device == "mps":
         return "float16"
-    return CPU_AUTO_DTYPE
+    from bot.llm.quantize import fp16_available
+
+    return CPU_AUTO_DTYPE if fp16_available() else CPU_FALLBACK_DTYPE
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -250,17 +247,29 @@ def load_model(settings: Settings) -> LoadedModel:
 
 
 def load_weights(directory: Path, device: str, dtype: str, adapter: Path | None = None) -> Any:
-    """Load a safetensors model directory onto ``device`` in ``dtype`` (int8: quantize on CPU)."""
+    """Load a safetensors model directory onto ``device`` in ``dtype``.
+
+    On CPU, ``float16`` stores the weights as fp16 for fbgemm's fp16 GEMM and keeps fp32
+    activations (an fp16 model would crawl on a CPU), and ``int8`` quantizes the weights only.
+    """
     _guard()
+    import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype(dtype))
+    weight_only = device == "cpu" and dtype in ("float16", "int8")
+    load_dtype = torch.float32 if weight_only else torch_dtype(dtype)
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=load_dtype)
     if adapter is not None:
         model = _merge_adapter(model, adapter)
-    if dtype == "int8":
-        from bot.llm.quantize import quantize_int8_weight_only
+    if weight_only:
+        from bot.llm import quantize
 
-        model = quantize_int8_weight_only(model)
+        store = (
+            quantize.store_fp16_weights
+            if dtype == "float16"
+            else quantize.quantize_int8_weight_only
+        )
+        model = store(model)
     model.to(device)  # type: ignore[arg-type]
     model.eval()
     return model

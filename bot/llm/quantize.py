@@ -1,4 +1,4 @@
-"""Weight-only int8 quantization of a model's Linear layers for CPU decoding.
+"""Weight-only precisions for CPU decoding: fp16 weights (the CPU default) and int8 weights.
 
 CPU decoding of a small model is bound by the bytes of weights read per token (FACTS.md: fp32
 reads 0.54 GB per token of SmolLM2-135M). Storing each Linear weight as int8 with one scale per
@@ -9,6 +9,13 @@ made greedy output loop). The matrix-vector product goes through torch's own CPU
 slow with fp32 ones on AVX2 machines, so a decode step casts its activation rows to bf16 for
 the product. Prefill (many rows) de-quantizes the weight to fp32 instead: fp32 matrix-matrix
 work is fast on CPU where bf16 matrix-matrix work is not.
+
+fp16 weights read half of fp32's bytes and lose nothing that shows: the product goes through
+fbgemm's packed fp16 GEMM (``quantized::linear_dynamic_fp16``, shipped in torch's CPU wheels),
+which widens the weights to fp32 in registers and keeps fp32 activations and accumulation. On
+this project's 2-core AVX2 machine it beats both fp32 and the int8 kernel at every batch size
+(a 49152x576 output head, one row: fp16 5.9 ms, int8 7.5 ms, fp32 12.6 ms; a 900-row prefill
+runs as fast as fp32), and greedy replies equal fp32's token for token.
 """
 
 from __future__ import annotations
@@ -60,6 +67,45 @@ class Int8WeightOnlyLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weight-only"
 
 
+class Fp16WeightLinear(nn.Module):
+    """A Linear whose weight is stored as fp16 in fbgemm's packed layout; math stays fp32."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        weight = linear.weight.detach().float().contiguous()
+        bias = linear.bias.detach().float() if linear.bias is not None else None
+        self.packed = torch.ops.quantized.linear_prepack_fp16(weight, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, self.in_features)
+        if rows.dtype != torch.float32:
+            rows = rows.float()
+        out = torch.ops.quantized.linear_dynamic_fp16(rows, self.packed)
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, fp16 weights"
+
+
+def fp16_available() -> bool:
+    """Whether this torch build has fbgemm's packed fp16 GEMM (x86 CPU wheels do)."""
+    import torch.backends.quantized
+
+    return "fbgemm" in torch.backends.quantized.supported_engines and hasattr(
+        torch.ops.quantized, "linear_prepack_fp16"
+    )
+
+
+def store_fp16_weights(model: Any, skip: tuple[str, ...] = ()) -> Any:
+    """Replace every ``nn.Linear`` (a tied ``lm_head`` included) by ``Fp16WeightLinear``."""
+    if not fp16_available():
+        raise RuntimeError(
+            "this torch build lacks fbgemm's fp16 GEMM (quantized::linear_dynamic_fp16)."
+        )
+    return _replace_linears(model, Fp16WeightLinear, skip)
+
+
 def available() -> bool:
     """Whether this torch build has the int8 weight-only CPU kernel."""
     return hasattr(torch.ops.aten, "_weight_int8pack_mm")
@@ -73,6 +119,10 @@ def quantize_int8_weight_only(model: Any, skip: tuple[str, ...] = ()) -> Any:
     """
     if not available():
         raise RuntimeError("this torch build lacks aten._weight_int8pack_mm (int8 weight-only).")
+    return _replace_linears(model, Int8WeightOnlyLinear, skip)
+
+
+def _replace_linears(model: Any, make: Any, skip: tuple[str, ...]) -> Any:
     targets = [
         (name, module)
         for name, module in model.named_modules()
@@ -81,17 +131,14 @@ def quantize_int8_weight_only(model: Any, skip: tuple[str, ...] = ()) -> Any:
     for name, module in targets:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Int8WeightOnlyLinear(module))
+        setattr(parent, child, make(module))
     return model
 
 
-def weight_bytes(model: Any) -> int:
-    """Bytes of parameters and buffers: what one decode step reads, roughly (the bandwidth bound)."""
-    seen: set[int] = set()
-    total = 0
-    for tensor in [*model.parameters(), *model.buffers()]:
-        if tensor.data_ptr() in seen:
-            continue
-        seen.add(tensor.data_ptr())
-        total += tensor.numel() * tensor.element_size()
-    return total
+def packed_bytes(model: Any) -> int:
+    """Bytes of packed fp16 weights, which are neither parameters nor buffers."""
+    return sum(
+        2 * m.in_features * m.out_features
+        for m in model.modules()
+        if isinstance(m, Fp16WeightLinear)
+    )

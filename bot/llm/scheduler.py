@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from bot.llm.decoding import DecodingOptions, StopFilter
+from bot.llm.fast_decode import FastDecoder
 from bot.llm.kv_cache import BatchKV, SlabCache
 from bot.llm.loading import LoadedModel
 from bot.llm.prefix_cache import PrefixCache
@@ -108,9 +109,15 @@ class Scheduler:
     """The decode loop for one loaded model; start it lazily with ``submit``."""
 
     def __init__(
-        self, loaded: LoadedModel, max_batch: int = 8, prefix_cache: PrefixCache | None = None
+        self,
+        loaded: LoadedModel,
+        max_batch: int = 8,
+        prefix_cache: PrefixCache | None = None,
+        fast: bool = True,
     ) -> None:
         self.loaded = loaded
+        # Decode steps skip transformers' per-module overhead where the architecture allows.
+        self.fast = FastDecoder.build(loaded.model) if fast else None
         self.max_batch = max_batch
         self.prefix_cache = prefix_cache
         self._waiting: deque[_Request] = deque()
@@ -209,20 +216,22 @@ class Scheduler:
         positions = batch.mask.sum(dim=1, keepdim=True)
         batch.extend_mask()
         try:
-            out = self.loaded.model(
-                input_ids=ids,
-                attention_mask=batch.mask,
-                position_ids=positions,
-                past_key_values=batch.cache,
-                use_cache=True,
-            )
+            if self.fast is not None:
+                logits = self.fast.step(ids, positions, batch.mask, batch.cache)
+            else:
+                logits = self.loaded.model(
+                    input_ids=ids,
+                    attention_mask=batch.mask,
+                    position_ids=positions,
+                    past_key_values=batch.cache,
+                    use_cache=True,
+                ).logits[:, -1, :]
         except STEP_ERRORS as exc:
             for request in self._active:
                 self._fail(request, exc)
             self._active, self._batch = [], None
             return
         self.steps += 1
-        logits = out.logits[:, -1, :]
         keep = []
         for row, request in enumerate(self._active):
             try:

@@ -54,9 +54,16 @@ def test_local_directory_is_used_as_is(tmp_path: Path) -> None:
     assert loading.ensure_converted(resolved, tmp_path / "models") == tmp_path
 
 
+def test_cpu_falls_back_to_float32_without_fbgemm(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.llm import quantize
+
+    monkeypatch.setattr(quantize, "fp16_available", lambda: False)
+    assert loading.pick_dtype("auto", "cpu") == loading.CPU_FALLBACK_DTYPE == "float32"
+
+
 def test_dtype_choice() -> None:
     assert loading.pick_dtype("auto", "cuda") == "bfloat16"
-    assert loading.pick_dtype("auto", "cpu") == loading.CPU_AUTO_DTYPE
+    assert loading.pick_dtype("auto", "cpu") == loading.CPU_AUTO_DTYPE  # x86 torch has fbgemm
     assert loading.pick_dtype("float32", "cpu") == "float32"
     with pytest.raises(ModelNotAvailable, match="CPU only"):
         loading.pick_dtype("int8", "cuda")

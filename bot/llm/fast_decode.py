@@ -1,0 +1,130 @@
+"""One decode step of a Llama-family model without transformers' per-module overhead.
+
+A decode step of a 135M model is small work spread over many small calls: on the 2-core CPU
+a step through ``LlamaForCausalLM.forward`` spends about as long in Python (module calls,
+mask building, cache bookkeeping, output dataclasses) as in the matrix products. This step
+runs the same modules' weights, in the same order and with the same formulas (RMSNorm, rotary
+embedding, grouped-query SDPA, SiLU-gated MLP), straight from tensors: one token per row,
+rows left-padded with a 2D mask, keys and values appended to the scheduler's slab cache.
+
+Prefill stays on transformers (its overhead is paid once per prompt). ``FastDecoder.build``
+returns ``None`` for any architecture it does not know, and the scheduler then keeps calling
+the model itself; ``tests/llm/test_fast_decode.py`` checks the two give the same logits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+import torch.nn.functional as F
+
+from bot.llm.kv_cache import SlabCache, SlabLayer
+
+log = logging.getLogger(__name__)
+
+SUPPORTED = frozenset({"llama"})
+
+
+@dataclass(frozen=True)
+class _Layer:
+    norm_in: torch.Tensor
+    q: Any  # the model's own projection modules (nn.Linear or a weight-only replacement)
+    k: Any
+    v: Any
+    o: Any
+    norm_post: torch.Tensor
+    gate: Any
+    up: Any
+    down: Any
+
+
+def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    # LlamaRMSNorm's formula, op for op (in fp32), so the step's numbers match transformers'.
+    wide = x.float()
+    return weight * (wide * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
+
+
+class FastDecoder:
+    """The decode step for one loaded model; build it with ``FastDecoder.build``."""
+
+    def __init__(self, model: Any) -> None:
+        config = model.config
+        inner = model.model
+        self.embedding = inner.embed_tokens.weight
+        self.rotary = inner.rotary_emb
+        self.norm = inner.norm.weight
+        self.eps = float(inner.norm.variance_epsilon)
+        self.head = model.lm_head
+        self.heads = int(config.num_attention_heads)
+        self.kv_heads = int(config.num_key_value_heads)
+        self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.heads)
+        self.scaling = float(inner.layers[0].self_attn.scaling)
+        self.layers = [
+            _Layer(
+                layer.input_layernorm.weight,
+                layer.self_attn.q_proj,
+                layer.self_attn.k_proj,
+                layer.self_attn.v_proj,
+                layer.self_attn.o_proj,
+                layer.post_attention_layernorm.weight,
+                layer.mlp.gate_proj,
+                layer.mlp.up_proj,
+                layer.mlp.down_proj,
+            )
+            for layer in inner.layers
+        ]
+
+    @classmethod
+    def build(cls, model: Any) -> FastDecoder | None:
+        """A decoder for ``model``, or ``None`` when its architecture is not one this step knows."""
+        config = getattr(model, "config", None)
+        if config is None or getattr(config, "model_type", None) not in SUPPORTED:
+            return None
+        if getattr(config, "hidden_act", "silu") != "silu":
+            return None
+        if getattr(config, "pretraining_tp", 1) != 1:
+            return None
+        try:
+            return cls(model)
+        except AttributeError as exc:  # a variant laid out differently: keep transformers' path
+            log.info("fast decode step not available for this model: %s", exc)
+            return None
+
+    def step(
+        self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: SlabCache
+    ) -> torch.Tensor:
+        """Feed one token per row; returns next-token logits ``[rows, vocab]``.
+
+        ``ids`` and ``positions`` are ``[rows, 1]``; ``mask`` is ``[rows, columns]`` with the
+        new token's column included (1 for real tokens, 0 for left padding).
+        """
+        rows = ids.shape[0]
+        x = F.embedding(ids, self.embedding)
+        cos, sin = self.rotary(x, positions)
+        cos, sin = cos[:, None], sin[:, None]  # [rows, 1, 1, head_dim]
+        attend = mask.bool()[:, None, None, :]
+        heads, kv_heads, dim, eps = self.heads, self.kv_heads, self.head_dim, self.eps
+        slabs = cast("list[SlabLayer]", cache.layers)
+        for layer, slab in zip(self.layers, slabs, strict=True):
+            h = _rms(x, layer.norm_in, eps)
+            q = _rotate(layer.q(h).view(rows, 1, heads, dim).transpose(1, 2), cos, sin)
+            k = _rotate(layer.k(h).view(rows, 1, kv_heads, dim).transpose(1, 2), cos, sin)
+            v = layer.v(h).view(rows, 1, kv_heads, dim).transpose(1, 2)
+            keys, values = slab.update(k, v)
+            attended = F.scaled_dot_product_attention(
+                q, keys, values, attn_mask=attend, scale=self.scaling, enable_gqa=True
+            )
+            x = x + layer.o(attended.transpose(1, 2).reshape(rows, 1, heads * dim))
+            h = _rms(x, layer.norm_post, eps)
+            x = x + layer.down(F.silu(layer.gate(h)) * layer.up(h))
+        logits: torch.Tensor = self.head(_rms(x, self.norm, eps))
+        return logits[:, -1, :]
