@@ -6,7 +6,10 @@ a shipped migration is never edited, a change is a new file.
 
 Every caller gets its own short-lived connection (SQLite connections are cheap and must not
 cross threads); ``transaction()`` takes the write lock up front (``BEGIN IMMEDIATE``) so that
-read-modify-write sequences from several threads or processes never interleave.
+read-modify-write sequences from several threads or processes never interleave. One idle
+connection stays open for the database's lifetime: closing the *last* connection to a WAL
+database checkpoints and removes the WAL file, which cost about 10 ms per write (a Slack
+mention's listener took 37 ms instead of 1.3 ms) when every connection was the last.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Database:
         self.path = Path(path)
         self._migrated = False
         self._lock = threading.Lock()
+        self._anchor: sqlite3.Connection | None = None  # keeps the WAL open between uses
 
     def connect(self) -> sqlite3.Connection:
         """A new connection: rows as ``sqlite3.Row``, WAL, foreign keys on, autocommit off."""
@@ -107,7 +111,16 @@ class Database:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self._anchor = sqlite3.connect(self.path, check_same_thread=False)
+            self._anchor.execute("PRAGMA schema_version").fetchone()  # opens the WAL
             self._migrated = True
+
+    def close(self) -> None:
+        """Let go of the idle connection (the last connection to close checkpoints the WAL)."""
+        with self._lock:
+            if self._anchor is not None:
+                self._anchor.close()
+                self._anchor = None
 
     def applied_migrations(self) -> list[str]:
         """Names of the migrations applied to this database, in order."""

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, TCPConnector, web
 
 from bot.benchmarks.report import percentile
 from bot.config import Settings
@@ -139,7 +139,9 @@ async def _fire(url: str, events: int, concurrency: int) -> tuple[list[float], d
     latencies: list[float] = []
     sent_at: dict[int, float] = {}
     gate = asyncio.Semaphore(concurrency)
-    async with ClientSession() as session:
+    # aiohttp's default pool holds 100 connections: lift it so that ``concurrency`` requests
+    # are really in flight at once (Slack opens as many connections as it needs).
+    async with ClientSession(connector=TCPConnector(limit=concurrency)) as session:
 
         async def one(n: int) -> None:
             body = _event(n)
