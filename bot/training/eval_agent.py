@@ -18,6 +18,7 @@ import json
 import statistics
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -103,13 +104,24 @@ class AgentEvaluator:
         ctx = ToolContext(user=context.user, dry_run=True)
         self.tools = {t.name: t for t in registry.langchain_tools(ctx)}
 
-    def run(self, cases: Sequence[dict[str, Any]], progress: Any = None) -> list[CaseResult]:
-        results = []
-        for i, case in enumerate(cases):
-            results.append(self.run_case(case))
-            if progress:
-                progress(i + 1, len(cases), results[-1])
-        return results
+    def run(
+        self, cases: Sequence[dict[str, Any]], progress: Any = None, concurrency: int = 1
+    ) -> list[CaseResult]:
+        """Every case's result, in case order.
+
+        With ``concurrency`` above 1, that many cases run at once and the local model's
+        scheduler decodes them in one batch: greedy replies are the same as one at a time
+        (tests/llm/test_scheduler.py), only faster; latencies then include the batching.
+        """
+        results: list[CaseResult | None] = [None] * len(cases)
+        with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="eval") as pool:
+            futures = {pool.submit(self.run_case, case): i for i, case in enumerate(cases)}
+            for done, future in enumerate(as_completed(futures), start=1):
+                result = future.result()
+                results[futures[future]] = result
+                if progress:
+                    progress(done, len(cases), result)
+        return [r for r in results if r is not None]
 
     def run_case(self, case: dict[str, Any]) -> CaseResult:
         expect = case["expect"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
 from bot.config import Settings
 from bot.training.context import open_registry, workspace_context
@@ -128,3 +128,31 @@ def test_shipped_cases_load() -> None:
 
     cases = load_cases(DEFAULT_WORKSPACE / "eval" / "agent_cases.yaml")
     assert len(cases) >= 8
+
+
+def test_cases_run_at_once_keep_their_order_and_scores(tmp_path: Path, settings: Settings) -> None:
+    rows = [
+        {
+            "id": f"forms-{n}",
+            "user": f"which forms are there? ({n})",
+            "expect": {"tool": "list_forms"},
+        }
+        for n in range(6)
+    ]
+    rows[3] = {"id": "sheets", "user": "which sheets are there?", "expect": {"tool": "list_sheets"}}
+    cases_file = tmp_path / "cases.yaml"
+    cases_file.write_text(yaml.safe_dump(rows), encoding="utf-8")
+
+    def by_question(messages: list[BaseMessage]) -> AIMessage:
+        # Replies follow the question, not the order calls arrive in: "sheets" gets a miss.
+        asked = str(messages[-1].content)
+        return tool_call("list_forms" if "forms" in asked else "list_processes")
+
+    model = ScriptedChatModel().enqueue(*[by_question] * len(rows))
+    registry = open_registry(settings)
+    evaluator = AgentEvaluator(model, workspace_context(registry, date(2026, 3, 20)), registry)
+    seen: list[int] = []
+    results = evaluator.run(load_cases(cases_file), lambda i, n, r: seen.append(i), concurrency=3)
+    assert [r.id for r in results] == [row["id"] for row in rows]
+    assert [r.selection_ok for r in results] == [True, True, True, False, True, True]
+    assert sorted(seen) == [1, 2, 3, 4, 5, 6] and model.remaining == 0
