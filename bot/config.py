@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     )
     model_device: Device = Field("auto", description="auto: CUDA when present, else CPU.")
     model_dtype: DType = Field(
-        "auto", description="auto: bf16 on CUDA, the measured fastest correct dtype on CPU."
+        "auto",
+        description="auto: bf16 on CUDA; on CPU fp16 weights with fp32 math (fbgemm), else float32.",
     )
     adapter: Path | None = Field(
         None,

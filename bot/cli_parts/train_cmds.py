@@ -225,7 +225,9 @@ def _run_label(
     results = evaluator.run(
         case_list,
         lambda i, n, r: console.print(
-            f"[{label}] {i}/{n} {r.id}: {'ok' if r.selection_ok else 'miss'}", highlight=False
+            f"[{label}] {i}/{n} {r.id}: {'ok' if r.selection_ok else 'miss'}",
+            highlight=False,
+            markup=False,  # "[r5]" is a label, not rich markup
         ),
         concurrency,
     )
