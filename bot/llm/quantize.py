@@ -84,6 +84,11 @@ class Fp16WeightLinear(nn.Module):
         out = torch.ops.quantized.linear_dynamic_fp16(rows, self.packed)
         return out.reshape(*x.shape[:-1], self.out_features)
 
+    def unpacked(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The weight (fp16 values, as fp32) and bias, as a plain Linear would hold them."""
+        weight, bias = torch.ops.quantized.linear_unpack_fp16(self.packed)
+        return weight, bias
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, fp16 weights"
 
