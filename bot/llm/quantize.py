@@ -1,6 +1,6 @@
 """Weight-only precisions for CPU decoding: fp16 weights (the CPU default) and int8 weights.
 
-CPU decoding of a small model is bound by the bytes of weights read per token (FACTS.md: fp32
+CPU decoding of a small model is bound by the bytes of weights read per token (measured here: fp32
 reads 0.54 GB per token of SmolLM2-135M). Storing each Linear weight as int8 with one scale per
 output channel reads a quarter of that, while the activations stay in floating point, so the
 output stays close to fp32 (unlike dynamic quantization, which also rounds the activations and
