@@ -97,6 +97,8 @@ class LocalChatModel(BaseChatModel):
         if binding is not None:
             if options.decoding == "beam":
                 options = options.updated(decoding="greedy")
+            # A tool call's length is the grammar's business (values may repeat legitimately).
+            options = options.updated(stop_on_loop=0)
             processors.append(self._grammar_cache(loaded).processor(binding))
         prompt = decoding.encode_chat(loaded, render_chat(messages, binding))
         return loaded, prompt, options, processors, binding

@@ -31,6 +31,7 @@ OVERRIDABLE = (
     "num_beams",
     "repetition_penalty",
     "seed",
+    "stop_on_loop",
 )
 
 
@@ -47,6 +48,9 @@ class DecodingOptions:
     repetition_penalty: float = 1.1
     stop: tuple[str, ...] = field(default_factory=tuple)  # cut the reply before any of these
     seed: int | None = None  # sample only: reproducible draws
+    # A prose reply ends once its last N tokens already appeared, in order, earlier in it: a
+    # small model that starts repeating itself repeats until the token limit (0: never stop).
+    stop_on_loop: int = 24
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecodingOptions:

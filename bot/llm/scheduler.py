@@ -43,7 +43,7 @@ class Finished:
 
     text: str
     tokens: int
-    reason: str  # "eos" | "length" | "stop" | "cancelled"
+    reason: str  # "eos" | "length" | "stop" | "loop" | "cancelled"
     submitted: float
     first_token: float
     done: float
@@ -65,6 +65,7 @@ class _Request:
     decoded: str = ""  # text of ``generated`` already passed to the stop filter
     shown: list[str] = field(default_factory=list)
     pending: int = -1  # chosen, not yet fed to the model
+    windows: set[tuple[int, ...]] = field(default_factory=set)  # every loop-length span so far
     cancelled: bool = False
     submitted: float = field(default_factory=time.perf_counter)
     first_token: float = 0.0
@@ -274,6 +275,21 @@ class Scheduler:
         if len(request.generated) >= request.options.max_new_tokens:
             self._finish(request, "length")
             return True
+        if request.options.stop_on_loop and self._looping(request):
+            self._finish(request, "loop")
+            return True
+        return False
+
+    @staticmethod
+    def _looping(request: _Request) -> bool:
+        """Whether the reply's last ``stop_on_loop`` tokens already appeared earlier in it."""
+        size = request.options.stop_on_loop
+        if len(request.generated) < size:
+            return False
+        window = tuple(request.generated[-size:])
+        if window in request.windows:
+            return True
+        request.windows.add(window)
         return False
 
     def _finish(self, request: _Request, reason: str) -> None:

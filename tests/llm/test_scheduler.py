@@ -151,3 +151,29 @@ def test_streamed_pieces_join_to_the_reply_and_sampling_is_seeded(
     sample = GREEDY.updated(decoding="sample", temperature=0.9, seed=11)
     draws = [scheduler.submit(ids(loaded_model, QUESTIONS[3]), sample) for _ in range(2)]
     assert draws[0].result().token_ids == draws[1].result().token_ids  # seeded, batched together
+
+
+class Cycle:
+    """A logits processor that forces the reply to repeat ``tokens`` forever."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens, self.calls = tokens, 0
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        forced = torch.full_like(scores, float("-inf"))
+        forced[..., self.tokens[self.calls % len(self.tokens)]] = 0.0
+        self.calls += 1
+        return forced
+
+
+def test_a_looping_reply_stops_once_it_repeats_itself(loaded_model: LoadedModel) -> None:
+    words = loaded_model.tokenizer.encode(" receipts are filed within thirty days of the trip.")
+    scheduler = Scheduler(loaded_model)
+    prompt = ids(loaded_model, QUESTIONS[0])
+    options = DecodingOptions(max_new_tokens=200, stop_on_loop=24)
+    looped = scheduler.submit(prompt, options, [Cycle(words)]).result()
+    assert looped.reason == "loop"
+    assert looped.tokens == 24 + len(words)  # one period after the first full window
+    assert looped.text.count("thirty days") == 3
+    unchecked = scheduler.submit(prompt, options.updated(stop_on_loop=0), [Cycle(words)])
+    assert unchecked.result().reason == "length" and unchecked.result().tokens == 200
