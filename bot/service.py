@@ -65,6 +65,31 @@ def clean_answer(text: str) -> str:
     return _TOOL_CALL_TEXT.sub("", text or "").strip()
 
 
+class VisibleStream:
+    """Streamed answer text with ``clean_answer``'s markup held back as it arrives.
+
+    ``feed`` takes the model's raw pieces and returns only what a person should see: a
+    ``<tool_call>`` span is never shown, and a piece ending in what may be the start of one
+    (``<tool``) waits for the next piece before it is shown or dropped.
+    """
+
+    _OPEN = "<tool_call>"
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.shown = 0
+
+    def feed(self, piece: str) -> str:
+        self.raw += piece
+        text = _TOOL_CALL_TEXT.sub("", self.raw)
+        cut = text.rfind("<")
+        if cut != -1 and self._OPEN.startswith(text[cut:]):
+            text = text[:cut]  # maybe the start of a tool call: wait for more
+        new = text[self.shown :]
+        self.shown = max(self.shown, len(text))
+        return new
+
+
 def _new_citations(candidates: list[Citation], cited: list[Citation]) -> list[Citation]:
     """Candidates not cited yet, each once (several passages often share one section)."""
     fresh: list[Citation] = []
@@ -169,11 +194,14 @@ class Service:
         system = agent.system_prompt(inbound.user, roles)
         seed = self._prefetch(emit, inbound, ctx, cited)
         prefetched = seed[-1].artifact if seed else None
+        visible = VisibleStream()
         for kind, payload in agent.stream_turn(
             inbound.conversation_id, inbound.text, tools, system, seed=seed
         ):
             if kind == "delta":
-                emit(TextDelta(payload))
+                shown = visible.feed(payload)
+                if shown:
+                    emit(TextDelta(shown))
             elif kind == "tool_call":
                 emit(ToolActivity(payload["name"], self._activity(payload["name"])))
             elif kind == "tool_result":

@@ -13,6 +13,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from bot.config import Settings
+from bot.service import VisibleStream
 from bot.wiring import App, build_app
 from tests.bot.conftest import collect, inbound, of_kind
 from tests.fakes.chat_model import ScriptedChatModel, tool_call
@@ -259,3 +260,17 @@ async def test_an_unusable_answer_falls_back_to_the_best_passage(
     final = of_kind(events, "final")[0]
     assert final.text.startswith("From the process documents") and "[1]" in final.text
     assert "<tool_call>" not in final.text and final.citations
+    # Nothing of the markup was streamed either (the terminal and Slack show deltas as they come).
+    assert not of_kind(events, "text_delta")
+
+
+def test_streamed_text_never_shows_tool_call_markup() -> None:
+    raw = 'Sure. <tool_call>{"name": "x"}</tool_call> The cap is 150 EUR <b>per</b> night.'
+    for size in (1, 3, 4, 7, len(raw)):
+        stream = VisibleStream()
+        shown = "".join(stream.feed(raw[i : i + size]) for i in range(0, len(raw), size))
+        assert shown == "Sure.  The cap is 150 EUR <b>per</b> night."
+    unclosed = VisibleStream()
+    assert unclosed.feed("Answer: <tool") == "Answer: "
+    assert unclosed.feed('_call>{"name": "search_process_docs"') == ""
+    assert unclosed.feed(" and more") == ""
