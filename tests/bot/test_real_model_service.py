@@ -1,8 +1,9 @@
 """One conversation through the whole service on the real embedded model (proves the wiring).
 
-The small untuned model's wording is not asserted; what is: the question is searched for, the
-answer arrives as streamed text and a final event, it cites the demo documents, and a second
-turn in the same thread sees the first.
+The small untuned model's wording is not asserted; what is: the question is searched for, what
+is streamed is the final answer (never tool-call markup; an answer the model could not write
+streams nothing and quotes the best passage), it cites the demo documents, and a second turn in
+the same thread sees the first.
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ async def test_a_process_question_on_the_real_model(
         final = of_kind(events, "final")[0]
         assert final.text.strip()
         assert any("xpense" in c.title for c in final.citations)
-        assert of_kind(events, "text_delta")  # streamed while the model wrote
+        streamed = "".join(e.text for e in of_kind(events, "text_delta"))
+        assert "<tool_call>" not in streamed
+        if streamed.strip():
+            assert final.text == streamed.strip()  # streamed while the model wrote
+        else:
+            assert final.text.startswith("From the process documents")
         history = app.service.agent().history(inbound("").conversation_id)
         assert any("500 EUR" in str(m.content) for m in history)
     finally:
