@@ -264,12 +264,10 @@ def load_weights(directory: Path, device: str, dtype: str, adapter: Path | None 
     if weight_only:
         from bot.llm import quantize
 
-        store = (
-            quantize.store_fp16_weights
-            if dtype == "float16"
-            else quantize.quantize_int8_weight_only
-        )
-        model = store(model)
+        if dtype == "float16":
+            model = quantize.store_fp16_weights(model)
+        else:
+            model = quantize.quantize_int8_weight_only(model)
     model.to(device)  # type: ignore[arg-type]
     model.eval()
     return model

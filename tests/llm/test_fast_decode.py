@@ -28,7 +28,6 @@ from bot.llm.fast_decode import FastDecoder
 from bot.llm.kv_cache import BatchKV, SlabCache
 from bot.llm.loading import LoadedModel
 from bot.llm.quantize import (
-    Fp16WeightLinear,
     fp16_available,
     quantize_int8_weight_only,
     store_fp16_weights,
@@ -107,19 +106,6 @@ def test_architectures_the_step_does_not_know_keep_transformers_forward() -> Non
     gelu = tiny_llama()
     gelu.config.hidden_act = "gelu"
     assert FastDecoder.build(gelu) is None
-
-
-@needs_fbgemm
-@pytest.mark.parametrize("rows", [1, 8, 300])
-def test_fp16_weight_linear_stays_close_to_float(rows: int) -> None:
-    torch.manual_seed(0)
-    linear = nn.Linear(96, 160, bias=True)
-    x = torch.randn(2, rows, 96)
-    with torch.inference_mode():
-        want = linear(x)
-        got = Fp16WeightLinear(linear)(x)
-    assert got.shape == want.shape and got.dtype == torch.float32
-    assert (got - want).norm() / want.norm() < 1e-3  # fp16 rounding of the weights only
 
 
 @needs_fbgemm

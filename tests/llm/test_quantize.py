@@ -12,19 +12,34 @@ from torch import nn
 from bot.config import Settings
 from bot.llm import loading
 from bot.llm.bench_batch import bytes_per_token
-from bot.llm.quantize import KERNEL_MAX_ROWS, Int8WeightOnlyLinear, quantize_int8_weight_only
+from bot.llm.quantize import (
+    KERNEL_MAX_ROWS,
+    Fp16WeightLinear,
+    Int8WeightOnlyLinear,
+    fp16_available,
+    quantize_int8_weight_only,
+)
+
+needs_fbgemm = pytest.mark.skipif(not fp16_available(), reason="torch build without fbgemm fp16")
+INT8_CASES = [
+    (Int8WeightOnlyLinear, rows, 0.01) for rows in (1, KERNEL_MAX_ROWS, KERNEL_MAX_ROWS + 1, 64)
+]
+FP16_CASES = [
+    pytest.param(Fp16WeightLinear, rows, 1e-3, marks=needs_fbgemm) for rows in (1, 8, 300)
+]
 
 
-@pytest.mark.parametrize("rows", [1, KERNEL_MAX_ROWS, KERNEL_MAX_ROWS + 1, 64])
-def test_int8_linear_stays_close_to_float(rows: int) -> None:
+# int8: bf16 activations + int8 weights; fp16: fp16 rounding of the weights only.
+@pytest.mark.parametrize(("layer", "rows", "tolerance"), [*INT8_CASES, *FP16_CASES])
+def test_weight_only_linear_stays_close_to_float(layer: Any, rows: int, tolerance: float) -> None:
     torch.manual_seed(0)
     linear = nn.Linear(96, 160, bias=True)
     x = torch.randn(2, rows, 96)
     with torch.inference_mode():
         want = linear(x)
-        got = Int8WeightOnlyLinear(linear)(x)
+        got = layer(linear)(x)
     assert got.shape == want.shape and got.dtype == torch.float32
-    assert (got - want).norm() / want.norm() < 0.01  # bf16 activations + int8 weights
+    assert (got - want).norm() / want.norm() < tolerance
 
 
 def test_quantizing_replaces_every_linear_and_reads_a_quarter_of_the_bytes() -> None:
