@@ -37,6 +37,7 @@ from bot.events import (
     ToolActivity,
 )
 from memory.errors import RpaError, new_error_id
+from tools.docs import QUESTION_PASSAGES
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ class Service:
         if "search_process_docs" not in {spec.name for spec in self.registry.specs()}:
             return []
         emit(ToolActivity("search_process_docs", self._activity("search_process_docs")))
-        args = {"query": inbound.text[:500], "k": 4}
+        args = {"query": inbound.text[:500], "k": QUESTION_PASSAGES}
         result = self.registry.call("search_process_docs", args, ctx)
         if not result.ok:
             return []

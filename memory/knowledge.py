@@ -235,6 +235,12 @@ class KnowledgeBase:
             self._corpus = None
 
     # ---- reading ----------------------------------------------------------------------
+    def chunks(self) -> list[SearchHit]:
+        """Every stored chunk with its citation (score 0), ordered by source and position."""
+        corpus = self._corpus_now()
+        hits = [self._hit(corpus, pos, 0.0) for pos in range(len(corpus.ids))]
+        return sorted(hits, key=lambda h: (h.citation.path, int(h.metadata.get("chunk_index", 0))))
+
     def search(
         self,
         query: str,

@@ -18,6 +18,7 @@ from memory.knowledge import Citation, KnowledgeBase, SearchHit
 from tools.registry import ToolContext, ToolOutput, ToolSpec
 
 MAX_K = 10
+QUESTION_PASSAGES = 3  # passages handed to the model with a question (the bot and training)
 _FENCE = '"""'
 
 

@@ -39,6 +39,9 @@ def train_data(
         "", help="The date requests are written on (YYYY-MM-DD); default today."
     ),
     quick: bool = typer.Option(False, "--quick", help="A tiny dataset for smoke tests."),
+    answers_per_template: int = typer.Option(
+        6, min=0, help="Document questions with cited answers per template (0: none)."
+    ),
     from_audit: bool = typer.Option(
         True, help="Add approved (and edited) real tool calls to the training split."
     ),
@@ -51,6 +54,7 @@ def train_data(
     from bot.training.context import open_registry, workspace_catalogue, workspace_context
     from bot.training.data import DataOptions, generate_dataset, merge_records, write_dataset
     from bot.training.real_use import approved_examples
+    from bot.wiring import LazyKnowledge
 
     s = settings()
     registry = open_registry(s)
@@ -60,8 +64,11 @@ def train_data(
         seed=seed,
         per_template=2 if quick else per_template,
         test_per_template=1 if quick else test_per_template,
+        answers_per_template=min(1, answers_per_template) if quick else answers_per_template,
+        test_answers_per_template=1 if quick else 4,
     )
-    dataset = generate_dataset(context, forms, wraps, processes, options)
+    knowledge = LazyKnowledge(s).get() if answers_per_template else None
+    dataset = generate_dataset(context, forms, wraps, processes, options, knowledge)
     if from_audit:
         merge_records(dataset.splits, approved_examples(s, context))
     directory = write_dataset(dataset, _data_dir(name))

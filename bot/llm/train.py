@@ -76,11 +76,33 @@ class TrainResult:
 Progress = Callable[[str, int, int, float | None], None]  # (phase, done, total, loss)
 
 
+GROUP_WINDOW = 32  # batches per window of similar-length examples
+
+
+def _width(example: Encoded) -> int:
+    return len(example.prompt) + len(example.target)
+
+
 def _batches(items: Sequence[Encoded], size: int, rng: random.Random | None) -> list[list[Encoded]]:
+    """Batches of examples of similar length, so that little compute goes to padding.
+
+    Training (``rng`` given): shuffle, sort each window of ``GROUP_WINDOW`` batches by
+    length, cut it into batches and shuffle the batches: every epoch sees a new order and a
+    long example (a cited answer over three passages) shares its batch with other long ones.
+    Evaluation (no ``rng``): simply by length.
+    """
     order = list(items)
-    if rng is not None:
-        rng.shuffle(order)
-    return [order[i : i + size] for i in range(0, len(order), size)]
+    if rng is None:
+        order.sort(key=_width)
+        return [order[i : i + size] for i in range(0, len(order), size)]
+    rng.shuffle(order)
+    window = size * GROUP_WINDOW
+    batches: list[list[Encoded]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=_width)
+        batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
+    rng.shuffle(batches)
+    return batches
 
 
 class PrefixTrainer:

@@ -21,13 +21,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 
 from bot.training.context import ModelContext
 from bot.training.intents import workspace_intents
 from bot.training.templates import POLITE_PREFIX, POLITE_SUFFIX, Intent
+
+if TYPE_CHECKING:
+    from memory.knowledge import KnowledgeBase
 
 SPLITS = ("train", "validation", "test")
 
@@ -43,6 +52,8 @@ class DataOptions:
     validation_share: float = 0.12
     typo_rate: float = 0.12
     max_intents: int | None = None  # --quick: only the first few intents
+    answers_per_template: int = 6  # document questions with cited answers (long examples)
+    test_answers_per_template: int = 4
 
 
 @dataclass
@@ -60,9 +71,13 @@ class Dataset:
 
 def split_templates(intent: Intent, options: DataOptions) -> dict[str, list[int]]:
     """Which template indices go to which split (seeded; every split gets whole templates)."""
-    order = list(range(len(intent.templates)))
-    random.Random(f"{options.seed}:{intent.name}").shuffle(order)
-    n = len(order)
+    return split_indices(intent.name, len(intent.templates), options)
+
+
+def split_indices(name: str, n: int, options: DataOptions) -> dict[str, list[int]]:
+    """``n`` template indices of ``name`` dealt to the splits (seeded, whole templates)."""
+    order = list(range(n))
+    random.Random(f"{options.seed}:{name}").shuffle(order)
     n_test = max(1, round(n * options.test_share)) if n >= 3 else 0
     n_val = max(1, round(n * options.validation_share)) if n >= 3 else 0
     return {
@@ -145,8 +160,13 @@ def generate_dataset(
     form_process: dict[str, str],
     processes: list[str],
     options: DataOptions,
+    knowledge: KnowledgeBase | None = None,
 ) -> Dataset:
-    """Every split for the intents whose tools ``context`` binds (deterministic by seed)."""
+    """Every split for the intents whose tools ``context`` binds (deterministic by seed).
+
+    With ``knowledge`` (an indexed knowledge base), document questions with cited answers
+    join them (``bot.training.answers``).
+    """
     splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     skipped: list[str] = []
     intents = workspace_intents(forms, form_process, processes)
@@ -160,7 +180,33 @@ def generate_dataset(
         for split, indices in split_templates(intent, options).items():
             count = options.test_per_template if split == "test" else options.per_template
             splits[split].extend(_records(intent, split, indices, count, context, options))
+    if options.answers_per_template:
+        skipped += _add_answers(splits, context, options, knowledge)
     return Dataset(splits, context, skipped)
+
+
+def _add_answers(
+    splits: dict[str, list[dict[str, Any]]],
+    context: ModelContext,
+    options: DataOptions,
+    knowledge: KnowledgeBase | None,
+) -> list[str]:
+    """Cited-answer records into ``splits``; the reasons they were left out, if they were."""
+    from bot.training import answers
+
+    if answers.TOOL not in context.tool_names():
+        return [f"answer: no tool {answers.TOOL!r} in this deployment"]
+    found = answers.sections(knowledge) if knowledge is not None else []
+    if not found:
+        return ["answer: no indexed process documents (run `rpa-agent ingest` first)"]
+    for split, indices in split_indices("answer", len(answers.TEMPLATES), options).items():
+        count = (
+            options.test_answers_per_template if split == "test" else options.answers_per_template
+        )
+        splits[split].extend(
+            answers.answer_records(knowledge, split, indices, count, options.seed, found)  # type: ignore[arg-type]
+        )
+    return []
 
 
 def example_messages(record: dict[str, Any], system_prompt: str) -> list[BaseMessage]:
@@ -172,6 +218,14 @@ def example_messages(record: dict[str, Any], system_prompt: str) -> list[BaseMes
         elif turn["role"] == "assistant":
             out.append(
                 AIMessage(content=turn.get("content", ""), tool_calls=turn.get("tool_calls", []))
+            )
+        elif turn["role"] == "tool":
+            out.append(
+                ToolMessage(
+                    content=turn["content"],
+                    tool_call_id=turn["tool_call_id"],
+                    name=turn.get("name"),
+                )
             )
         else:
             raise ValueError(

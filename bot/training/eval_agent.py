@@ -134,7 +134,8 @@ class AgentEvaluator:
         result.latency_s = time.perf_counter() - started
         self._score_reply(result, reply, expect)
         if kind == "answer":
-            self._answer(result, messages, reply, expect)
+            seeded = [c for turn in case["messages"] for c in turn.get("citations", ())]
+            self._answer(result, messages, reply, expect, seeded)
         return result
 
     def _score_reply(self, result: CaseResult, reply: AIMessage, expect: dict[str, Any]) -> None:
@@ -173,8 +174,9 @@ class AgentEvaluator:
         messages: list[BaseMessage],
         reply: AIMessage,
         expect: dict[str, Any],
+        seeded: Sequence[Any] = (),
     ) -> None:
-        citations: list[Any] = []
+        citations: list[Any] = list(seeded)
         history = list(messages)
         for _ in range(MAX_TOOL_ROUNDS):
             if not reply.tool_calls or reply.tool_calls[0]["name"] not in self.tools:

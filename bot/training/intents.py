@@ -25,6 +25,9 @@ CLARIFY: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "expense claim: {description}, {expense_date}",
         "reimburse me for {description} ({expense_date})",
         "can you submit my {description} expense from {expense_date}?",
+        "get me my money back for {description}, it was on {expense_date}",
+        "new expense: {description} on {expense_date}, receipt attached",
+        "{description} on {expense_date} - please file the claim",
     )),
     "leave_request": ("start_date", "Which dates: when does your leave start and end?", (
         "I want to take {days} days of {leave_word}",
@@ -33,6 +36,9 @@ CLARIFY: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "can I have {days} days of {leave_word}?",
         "I'd like some {leave_word}, {days} days",
         "submit {leave_word} for {days} days please",
+        "book me {days} days off ({leave_word})",
+        "I need {leave_word}, {days} days, can you put it in?",
+        "{leave_word} request for {days} days",
     )),
     "purchase_request": ("cost_center", "Which cost center should it be charged to (like CC-123)?", (
         "I need a purchase order for {description} from {vendor}, {amount}",
@@ -41,6 +47,9 @@ CLARIFY: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "purchase request: {vendor}, {description}, {amount}",
         "can we buy {description} from {vendor}? It costs {amount}",
         "PO for {vendor}: {description}, total {amount}",
+        "we need {description} from {vendor}, {amount}, please raise the purchase request",
+        "buy {description} at {vendor} for {amount}",
+        "purchase order please: {description}, vendor {vendor}, {amount}",
     )),
     "it_access": ("access_level", "Which access level do you need: read, write or admin?", (
         "I need access to {system} because {justification}",
@@ -49,12 +58,17 @@ CLARIFY: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "request {system} access - {justification}",
         "access request for {system}, {justification}",
         "grant me {system} access, {justification}",
+        "I'd like access to {system} since {justification}",
+        "{system} access please, {justification}",
+        "open {system} for me: {justification}",
     )),
     "vendor_onboarding": ("iban", "What is the vendor's IBAN?", (
         "onboard {legal_name}: VAT {vat_id}, {country}, contact {contact_name} <{contact_email}>, {category}, {expected_annual_spend} a year",
         "register supplier {legal_name} ({country}, VAT {vat_id}), {category}, contact {contact_name} {contact_email}, spend {expected_annual_spend}",
         "new vendor {legal_name}, VAT id {vat_id}, country {country}, {category}, contact {contact_name} ({contact_email}), about {expected_annual_spend} per year",
         "please set up {legal_name} as a {category} supplier in {country}, VAT {vat_id}, contact {contact_name}, {contact_email}, {expected_annual_spend} yearly",
+        "add supplier {legal_name}: {category}, {country}, VAT {vat_id}, {expected_annual_spend} per year, contact {contact_name} <{contact_email}>",
+        "vendor onboarding - {legal_name} - VAT {vat_id} - {country} - {category} - contact {contact_name} ({contact_email}) - {expected_annual_spend}/year",
     )),
 }  # fmt: skip
 
@@ -173,6 +187,8 @@ def _lookup_intents(forms: Mapping[str, str], processes: list[str]) -> list[Inte
             "mark claim {id} as {status} in expenses.xlsx", "set the status of {id} to {status} in the expense ledger",
             "update {id} in expenses.xlsx: status {status}", "change claim {id} to {status}",
             "in expenses.xlsx, {id} is now {status}", "please record {id} as {status} in expenses.xlsx",
+            "expense ledger: set {id} to {status}", "{id} should be {status} in expenses.xlsx, please update the row",
+            "write status {status} for claim {id} in the ledger",
         ), update_sheet),
         Intent("list_sheets", ("list_sheets",), (
             "what spreadsheets do we have?", "list the sheets", "which spreadsheet files are there?",
@@ -237,7 +253,9 @@ def _docs_intent() -> Intent:
         "how do I {topic}?", "what is the policy to {topic}?", "explain how to {topic}",
         "where can I read how to {topic}?", "what are the rules to {topic}?",
         "I don't know how to {topic}, can you check the docs?", "what does the handbook say about how to {topic}?",
-        "can you look up how we {topic}?",
+        "can you look up how we {topic}?", "tell me how to {topic}", "what's the procedure to {topic}?",
+        "what steps do I follow to {topic}?", "could you explain how we {topic}?", "is there a guideline on how to {topic}?",
+        "what is the process to {topic}?",
     ), fill)  # fmt: skip
 
 

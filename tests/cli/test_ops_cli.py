@@ -88,3 +88,12 @@ def test_doctor_checks_slack_tokens_with_auth_test(
         assert "xoxb-test-token-0000000000" not in out
     finally:
         api.stop()
+
+
+def test_train_data_writes_splits_with_cited_answers(cli: CliRunner, data_dir: Path) -> None:
+    code, out = run(cli, "train", "data", "--quick", "--name", "smoke", "--today", "2026-03-20")
+    assert code == 0, out
+    directory = data_dir / "training" / "smoke"
+    report = (directory / "report.md").read_text(encoding="utf-8")
+    assert "| answer |" in report and "start_process:expense_claim" in report
+    assert all((directory / f"{s}.jsonl").stat().st_size for s in ("train", "validation", "test"))
