@@ -181,6 +181,11 @@ def eval_agent(
     out: Path = typer.Option(
         Path("bench/results"), help="Directory for the JSON report and the bar chart."
     ),
+    earlier: Path = typer.Option(
+        None,
+        "--with",
+        help="A JSON report of earlier runs on the same cases (e.g. base) to show alongside.",
+    ),
 ) -> None:
     """Tool-selection and argument accuracy, schema validity, answer facts, citations, latency."""
     from rich.console import Console
@@ -188,7 +193,7 @@ def eval_agent(
     from bot.cli import settings
     from bot.training.context import open_registry
     from bot.training.eval_agent import context_for_cases, held_out_cases, load_cases
-    from bot.training.eval_report import plot_comparison, print_table, write_json
+    from bot.training.eval_report import plot_comparison, print_table, read_json, write_json
 
     s = settings()
     registry = open_registry(s)
@@ -200,9 +205,13 @@ def eval_agent(
     case_list = case_list[:limit] if limit else case_list
     labels = [x.strip() for x in compare.split(",") if x.strip()] or ["configured"]
     console = Console()
+    try:
+        before = read_json(earlier, [c["id"] for c in case_list]) if earlier else []
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--with") from exc
     reports = [
         _run_label(s, label, registry, context, case_list, console, concurrency) for label in labels
-    ]
+    ] + before
     print_table(reports, console)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     console.print(

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bot.training.eval_agent import RunReport
+from bot.training.eval_agent import CaseResult, RunReport
 
 SHOWN = (
     ("tool_selection_accuracy", "tool selection"),
@@ -51,6 +51,26 @@ def write_json(reports: Sequence[RunReport], path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def read_json(path: Path, case_ids: Sequence[str]) -> list[RunReport]:
+    """Runs from an earlier report, to show next to new ones; they must cover the same cases."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the earlier evaluation {str(path)!r}: {exc}") from exc
+    reports = []
+    for run in raw if isinstance(raw, list) else []:
+        results = [CaseResult(**r) for r in run.get("results", [])]
+        if [r.id for r in results] != list(case_ids):
+            raise ValueError(
+                f"run {run.get('label')!r} in {path.name} was measured on other cases than "
+                f"these {len(case_ids)}; evaluate it again on the same cases"
+            )
+        reports.append(RunReport(run["label"], run["model"], run["metrics"], results))
+    if not reports:
+        raise ValueError(f"{str(path)!r} holds no evaluation runs")
+    return reports
 
 
 def plot_comparison(reports: Sequence[RunReport], path: Path) -> Path:

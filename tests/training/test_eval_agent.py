@@ -156,3 +156,18 @@ def test_cases_run_at_once_keep_their_order_and_scores(tmp_path: Path, settings:
     assert [r.id for r in results] == [row["id"] for row in rows]
     assert [r.selection_ok for r in results] == [True, True, True, False, True, True]
     assert sorted(seen) == [1, 2, 3, 4, 5, 6] and model.remaining == 0
+
+
+def test_earlier_runs_are_read_back_only_for_the_same_cases(tmp_path: Path) -> None:
+    from bot.training.eval_agent import CaseResult, RunReport
+    from bot.training.eval_report import read_json, write_json
+
+    results = [CaseResult(id="a", kind="tool", expected="list_forms", selection_ok=True)]
+    path = write_json([RunReport("base", "m", summarize(results), results)], tmp_path / "r.json")
+    (back,) = read_json(path, ["a"])
+    assert back.label == "base" and back.results == results and back.metrics["cases"] == 1
+    with pytest.raises(ValueError, match="other cases"):
+        read_json(path, ["a", "b"])
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot read"):
+        read_json(tmp_path / "bad.json", ["a"])
