@@ -107,7 +107,10 @@ def train_run(
     ),
     quick: bool = typer.Option(False, "--quick", help="A smoke-test run on a handful of examples."),
 ) -> None:
-    """Fine-tune a LoRA adapter of the configured model on a dataset from `train data`."""
+    """Fine-tune a LoRA adapter of the configured model on a dataset from `train data`.
+
+    Ctrl-C stops training after the current step, validates, and keeps the better adapter.
+    """
     from rich.console import Console
     from rich.progress import Progress
 
@@ -140,6 +143,8 @@ def train_run(
     typer.echo(
         f"{result.examples['train']} training examples, {result.minutes:.1f} min on {result.device}; best epoch {result.best_epoch}"
     )
+    if result.extra.get("interrupted"):
+        typer.echo(f"Stopped by Ctrl-C after {len(result.train_losses)} steps.")
     typer.echo(f"Adapter: {result.adapter}  (use it with RPA_ADAPTER={result.adapter})")
 
 

@@ -250,35 +250,42 @@ def train_adapter(
     val_losses = [runner.evaluate(val, config.batch_size)]
     train_losses: list[float] = []
     best, best_epoch, stale, stopped = val_losses[0], 0, 0, False
+    interrupted = False
     step = 0
     deadline = started + config.max_minutes * 60 if config.max_minutes else math.inf
     for epoch in range(1, config.epochs + 1):
         batches = _batches(train, config.batch_size, rng)
-        for i in range(0, len(batches), config.grad_accum):
-            if time.perf_counter() > deadline:  # the partial epoch is validated like a full one
-                stopped = True
-                break
-            if step and step % config.prefix_refresh == 0:  # step 0: refreshed above
-                runner.refresh()
-            group = batches[i : i + config.grad_accum]
-            loss_sum = 0.0
-            for batch in group:
-                loss = runner.loss(batch) / len(group)
-                loss.backward()
-                loss_sum += float(loss.detach())
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            train_losses.append(loss_sum)
-            step += 1
-            if progress:
-                progress(
-                    f"epoch {epoch}/{config.epochs}",
-                    step,
-                    steps_per_epoch * config.epochs,
-                    loss_sum,
+        try:
+            for i in range(0, len(batches), config.grad_accum):
+                if time.perf_counter() > deadline:  # the partial epoch is validated like a full one
+                    stopped = True
+                    break
+                if step and step % config.prefix_refresh == 0:  # step 0: refreshed above
+                    runner.refresh()
+                group = batches[i : i + config.grad_accum]
+                loss_sum = 0.0
+                for batch in group:
+                    loss = runner.loss(batch) / len(group)
+                    loss.backward()
+                    loss_sum += float(loss.detach())
+                torch.nn.utils.clip_grad_norm_(
+                    [p for p in model.parameters() if p.requires_grad], 1.0
                 )
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                train_losses.append(loss_sum)
+                step += 1
+                if progress:
+                    progress(
+                        f"epoch {epoch}/{config.epochs}",
+                        step,
+                        steps_per_epoch * config.epochs,
+                        loss_sum,
+                    )
+        except KeyboardInterrupt:  # Ctrl-C: stop here, validate what was learned, keep the best
+            optimizer.zero_grad(set_to_none=True)
+            stopped = interrupted = True
         runner.refresh()
         val_losses.append(runner.evaluate(val, config.batch_size))
         if progress:
@@ -303,7 +310,7 @@ def train_adapter(
         adapter=str(out_dir), config=asdict(config), data_hash=data_hash(data_dir), base_model=resolved.label,
         device=device, examples={"train": len(train), "validation": len(val)}, skipped_too_long=skipped + skipped_val,
         prefix_tokens=prefix_len, val_losses=val_losses, train_losses=train_losses, best_epoch=best_epoch,
-        minutes=(time.perf_counter() - started) / 60, stopped_early=stopped,
+        minutes=(time.perf_counter() - started) / 60, stopped_early=stopped, extra={"interrupted": interrupted},
     )  # fmt: skip
     (out_dir / "training.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
     plot_losses(result, out_dir / "loss_curve.png")

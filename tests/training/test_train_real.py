@@ -44,3 +44,16 @@ def test_quick_training_lowers_validation_loss_and_loads(settings: Settings) -> 
     loaded = load_model(settings.model_copy(update={"adapter": adapter}))
     assert not hasattr(loaded.model, "peft_config")  # merged into plain weights
     clear_cache()
+
+    # Ctrl-C during a step: training stops there, validates and still leaves its record.
+    def interrupt(phase: str, done: int, total: int, loss: float | None) -> None:
+        if phase.startswith("epoch") and done == 1:
+            raise KeyboardInterrupt
+
+    stopped = train_adapter(settings, directory, "stopped", config, interrupt)
+    record = json.loads(
+        (settings.models_dir / "adapters" / "stopped" / "training.json").read_text(encoding="utf-8")
+    )
+    assert record["extra"]["interrupted"] is True and record["stopped_early"] is True
+    assert len(stopped.val_losses) == 2 and len(stopped.train_losses) == 1
+    assert (settings.models_dir / "adapters" / "stopped" / "adapter_config.json").is_file()
