@@ -105,6 +105,10 @@ def train_run(
         min=0.0,
         help="Time budget: stop, validate and keep the adapter after N minutes (0: none).",
     ),
+    start_from: str = typer.Option(
+        "",
+        help="Continue training this adapter (a name under models/adapters or a directory).",
+    ),
     quick: bool = typer.Option(False, "--quick", help="A smoke-test run on a handful of examples."),
 ) -> None:
     """Fine-tune a LoRA adapter of the configured model on a dataset from `train data`.
@@ -123,6 +127,7 @@ def train_run(
         target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()), max_length=max_length,
         seed=seed, patience=patience, prefix_refresh=1000 if quick else prefix_refresh,
         max_train_examples=8 if quick else (max_examples or None), max_val_examples=4 if quick else (max_val_examples or None), max_minutes=max_minutes or None,
+        start_from=str(_adapter_for(start_from, settings().models_dir / "adapters", None)) if start_from not in ("", "base") else None,
     )  # fmt: skip
     console = Console(stderr=True)
     started = time.perf_counter()

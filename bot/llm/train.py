@@ -51,6 +51,7 @@ class TrainConfig:
     max_train_examples: int | None = None  # --quick: a small sample
     max_val_examples: int | None = None
     max_minutes: float | None = None  # time budget: stop, validate and save once it is spent
+    start_from: str | None = None  # an adapter directory to continue training (its LoRA shape wins)
 
 
 @dataclass
@@ -183,7 +184,13 @@ def _fit(
 
 
 def _peft_model(base: Any, config: TrainConfig) -> Any:
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if config.start_from:
+        start = Path(config.start_from)
+        if not (start / "adapter_config.json").is_file():
+            raise ValueError(f"{str(start)!r} is not an adapter directory (no adapter_config.json)")
+        return PeftModel.from_pretrained(base, str(start), is_trainable=True)
 
     lora = LoraConfig(
         task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 
@@ -45,12 +46,15 @@ def test_quick_training_lowers_validation_loss_and_loads(settings: Settings) -> 
     assert not hasattr(loaded.model, "peft_config")  # merged into plain weights
     clear_cache()
 
-    # Ctrl-C during a step: training stops there, validates and still leaves its record.
+    # Continuing the adapter starts where it ended; Ctrl-C during a step stops training there,
+    # validates, and still leaves the run's record.
     def interrupt(phase: str, done: int, total: int, loss: float | None) -> None:
         if phase.startswith("epoch") and done == 1:
             raise KeyboardInterrupt
 
+    config = dataclasses.replace(config, start_from=str(adapter))
     stopped = train_adapter(settings, directory, "stopped", config, interrupt)
+    assert stopped.val_losses[0] == pytest.approx(min(result.val_losses), rel=0.05)
     record = json.loads(
         (settings.models_dir / "adapters" / "stopped" / "training.json").read_text(encoding="utf-8")
     )
