@@ -90,9 +90,7 @@ def load_questions(path: Path) -> list[EvalQuestion]:
 
 
 def is_correct(hit: SearchHit, question: EvalQuestion) -> bool:
-    return hit.citation.path == question.doc and question.section in hit.citation.section.split(
-        " > "
-    )
+    return hit.citation.path == question.doc and question.section in hit.citation.headings
 
 
 def first_correct_rank(hits: Iterable[SearchHit], question: EvalQuestion) -> int | None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from memory.loaders import LoadedDocument
 
+SECTION_SEPARATOR = " > "  # between the headings of a section path
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -34,7 +36,7 @@ class Chunk:
     @property
     def section(self) -> str:
         """The heading path as one string: ``Approval > Above 5,000 EUR``."""
-        return " > ".join(self.heading_path)
+        return SECTION_SEPARATOR.join(self.heading_path)
 
 
 def _words(text: str, size: int) -> list[str]:

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from memory.bm25 import KeywordIndex
+from memory.chunking import SECTION_SEPARATOR
 from memory.embedder import get_embedder
 from memory.errors import ConfigError, ToolArgumentError
 
@@ -47,6 +48,11 @@ class Citation:
     section: str  # heading path, " > " joined; "" when the text precedes any heading
     path: str  # the source file, relative to the workspace where it lies inside it
     page: int | None = None
+
+    @property
+    def headings(self) -> tuple[str, ...]:
+        """The section's heading path, outermost first (empty before any heading)."""
+        return tuple(self.section.split(SECTION_SEPARATOR)) if self.section else ()
 
     def __str__(self) -> str:
         where = f"{self.title} › {self.section}" if self.section else self.title

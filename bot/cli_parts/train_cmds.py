@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import date
 from pathlib import Path
@@ -61,12 +62,14 @@ def train_data(
     context = workspace_context(registry, date.fromisoformat(today) if today else None)
     forms, wraps, processes = workspace_catalogue(s)
     options = DataOptions(
-        seed=seed,
-        per_template=2 if quick else per_template,
-        test_per_template=1 if quick else test_per_template,
-        answers_per_template=min(1, answers_per_template) if quick else answers_per_template,
-        test_answers_per_template=1 if quick else 4,
-    )
+        seed=seed, per_template=per_template, test_per_template=test_per_template,
+        answers_per_template=answers_per_template,
+    )  # fmt: skip
+    if quick:
+        options = dataclasses.replace(
+            options, per_template=2, test_per_template=1,
+            answers_per_template=min(1, answers_per_template), test_answers_per_template=1,
+        )  # fmt: skip
     knowledge = LazyKnowledge(s).get() if answers_per_template else None
     dataset = generate_dataset(context, forms, wraps, processes, options, knowledge)
     if from_audit:
@@ -127,7 +130,7 @@ def train_run(
         target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()), max_length=max_length,
         seed=seed, patience=patience, prefix_refresh=1000 if quick else prefix_refresh,
         max_train_examples=8 if quick else (max_examples or None), max_val_examples=4 if quick else (max_val_examples or None), max_minutes=max_minutes or None,
-        start_from=str(_adapter_for(start_from, settings().models_dir / "adapters", None)) if start_from not in ("", "base") else None,
+        start_from=_start_adapter(start_from),
     )  # fmt: skip
     console = Console(stderr=True)
     started = time.perf_counter()
@@ -151,6 +154,14 @@ def train_run(
     if result.extra.get("interrupted"):
         typer.echo(f"Stopped by Ctrl-C after {len(result.train_losses)} steps.")
     typer.echo(f"Adapter: {result.adapter}  (use it with RPA_ADAPTER={result.adapter})")
+
+
+def _start_adapter(label: str) -> str | None:
+    """The adapter directory ``train run --start-from`` names (none for "" or base)."""
+    from bot.cli import settings
+
+    found = _adapter_for(label, settings().models_dir / "adapters", None) if label else None
+    return str(found) if found else None
 
 
 def _adapter_for(label: str, adapters: Path, configured: Path | None) -> Path | None:

@@ -66,9 +66,8 @@ def sections(kb: KnowledgeBase) -> list[Section]:
         if not c.section or (c.path, c.section) in seen:
             continue
         seen.add((c.path, c.section))
-        heading = re.split(r"\s*[>›]\s*", c.section)[-1].strip()
-        if heading and quote(hit.text):
-            out.append(Section(c.path, c.title, heading, hit.text))
+        if quote(hit.text):
+            out.append(Section(c.path, c.title, c.headings[-1], hit.text))
     return out
 
 
@@ -118,7 +117,7 @@ def _position(hits: tuple[SearchHit, ...], section: Section) -> int | None:
         if hit.citation.path == section.path and hit.text == section.text:
             return n
     for n, hit in enumerate(hits, start=1):  # another chunk of the same section
-        if hit.citation.path == section.path and hit.citation.section.endswith(section.heading):
+        if hit.citation.path == section.path and hit.citation.headings[-1:] == (section.heading,):
             return n
     return None
 

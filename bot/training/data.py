@@ -197,14 +197,14 @@ def _add_answers(
     if answers.TOOL not in context.tool_names():
         return [f"answer: no tool {answers.TOOL!r} in this deployment"]
     found = answers.sections(knowledge) if knowledge is not None else []
-    if not found:
+    if knowledge is None or not found:
         return ["answer: no indexed process documents (run `rpa-agent ingest` first)"]
     for split, indices in split_indices("answer", len(answers.TEMPLATES), options).items():
         count = (
             options.test_answers_per_template if split == "test" else options.answers_per_template
         )
         splits[split].extend(
-            answers.answer_records(knowledge, split, indices, count, options.seed, found)  # type: ignore[arg-type]
+            answers.answer_records(knowledge, split, indices, count, options.seed, found)
         )
     return []
 
