@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     top_k: int = Field(50, ge=0)
     num_beams: int = Field(4, ge=1, le=16, description="Used when decoding=beam.")
     repetition_penalty: float = Field(1.1, ge=1.0, le=3.0)
+    draft_tokens: int = Field(
+        4,
+        ge=0,
+        le=16,
+        description="Prompt-lookup decoding: tokens drafted per step from the conversation itself when one greedy reply decodes alone (same reply, fewer forward passes where it quotes); 0 turns it off.",
+    )
     prefetch_docs: bool = Field(
         True,
         description="Search the documents before the model answers a question (small models do not reliably search by themselves).",

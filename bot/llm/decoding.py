@@ -51,6 +51,9 @@ class DecodingOptions:
     # A prose reply ends once its last N tokens already appeared, in order, earlier in it: a
     # small model that starts repeating itself repeats until the token limit (0: never stop).
     stop_on_loop: int = 24
+    # Greedy only, while the reply decodes alone: tokens per step drafted by prompt lookup and
+    # checked in one forward pass (bot/llm/scheduler.py); the reply is unchanged. 0: off.
+    draft_tokens: int = 4
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecodingOptions:
@@ -62,6 +65,7 @@ class DecodingOptions:
             top_k=settings.top_k,
             num_beams=settings.num_beams,
             repetition_penalty=settings.repetition_penalty,
+            draft_tokens=settings.draft_tokens,
         )
 
     def updated(self, stop: list[str] | None = None, **overrides: Any) -> DecodingOptions:

@@ -68,6 +68,13 @@ class SlabLayer(DynamicLayer):
     def get_seq_length(self) -> int:
         return self.length
 
+    def crop(self, length: int) -> None:
+        """Keep the first ``length`` positions (the rest stays in the slab as spare room)."""
+        assert self.key_slab is not None and self.value_slab is not None
+        self.length = min(length, self.length)
+        self.keys = self.key_slab[..., : self.length, :]
+        self.values = self.value_slab[..., : self.length, :]
+
 
 class SlabCache(DynamicCache):
     """A ``DynamicCache`` made of ``SlabLayer``s (the model sees an ordinary dynamic cache)."""
@@ -82,6 +89,12 @@ class SlabCache(DynamicCache):
             assert isinstance(layer, SlabLayer)
             layer.set(k, v)
         return cache
+
+    def crop(self, max_length: int) -> None:
+        """Keep every layer's first ``max_length`` positions (rejected draft tokens leave)."""
+        for layer in self.layers:
+            assert isinstance(layer, SlabLayer)
+            layer.crop(max_length)
 
     def tensors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         out = []

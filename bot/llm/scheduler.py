@@ -36,6 +36,27 @@ log = logging.getLogger(__name__)
 # Errors a forward pass or a token choice raises for a bad request or a failing device.
 STEP_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError, TypeError)
 
+# Prompt lookup: the lengths of the sequence's tail looked up (longest first).
+LOOKUP_NGRAMS = (3, 2)
+
+
+def lookup_draft(
+    tokens: Sequence[int], size: int, ngrams: Sequence[int] = LOOKUP_NGRAMS
+) -> list[int]:
+    """The ``size`` tokens that followed the latest earlier occurrence of the sequence's tail.
+
+    Tries each tail length in ``ngrams``; an empty list when none occurred before.
+    """
+    for n in ngrams:
+        if len(tokens) <= n:
+            continue
+        tail = list(tokens[-n:])
+        last = tail[-1]
+        for end in range(len(tokens) - 2, n - 2, -1):  # ``end``: where an earlier tail would end
+            if tokens[end] == last and list(tokens[end - n + 1 : end + 1]) == tail:
+                return list(tokens[end + 1 : end + 1 + size])
+    return []
+
 
 @dataclass
 class Finished:
@@ -133,6 +154,8 @@ class Scheduler:
         self.layers = int(loaded.model.config.num_hidden_layers)
         self.steps = 0
         self.max_rows_seen = 0
+        self.drafted = 0  # tokens proposed by prompt lookup
+        self.accepted = 0  # of those, tokens the model chose too
 
     def submit(
         self, prompt: Sequence[int], options: DecodingOptions, processors: Sequence[Any] = ()
@@ -213,6 +236,8 @@ class Scheduler:
         """One decode step for every active row, then the finished rows leave."""
         batch = self._batch
         assert batch is not None
+        if len(self._active) == 1 and self._speculate(self._active[0], batch):
+            return
         ids = torch.tensor([[r.pending] for r in self._active], device=self.loaded.device)
         positions = batch.mask.sum(dim=1, keepdim=True)
         batch.extend_mask()
@@ -250,6 +275,61 @@ class Scheduler:
                 batch.keep(keep)
             else:
                 self._batch = None
+
+    def _speculate(self, request: _Request, batch: BatchKV) -> bool:
+        """Prompt-lookup decoding for a conversation decoding alone; False when it does not apply.
+
+        Greedy replies often copy spans of their prompt (a quoted passage, an argument taken
+        from the request) or of themselves. When the last tokens occurred before, the tokens
+        that followed them are a draft: one forward pass over the pending token and the draft
+        gives the model's choice after each of them, and every draft token the model chose too
+        is accepted, so one pass can yield several tokens. Choices are made one after the
+        other by the request's own chooser (grammar, repetition penalty, stop strings), so
+        the reply is the one plain greedy decoding gives; only the cache entries of rejected
+        draft tokens are dropped.
+        """
+        size = request.options.draft_tokens
+        if size <= 0 or request.cancelled or request.options.decoding != "greedy":
+            return False
+        draft = lookup_draft([*request.prompt, *request.generated], size, LOOKUP_NGRAMS)
+        if not draft:
+            return False
+        feed = [request.pending, *draft]
+        start = batch.columns
+        mask = torch.cat([batch.mask, batch.mask.new_ones(1, len(feed))], dim=1)
+        device = self.loaded.device
+        try:
+            logits = self.loaded.model(
+                input_ids=torch.tensor([feed], device=device),
+                attention_mask=mask,
+                position_ids=torch.arange(start, start + len(feed), device=device)[None],
+                past_key_values=batch.cache,
+                use_cache=True,
+            ).logits[0]
+        except STEP_ERRORS as exc:
+            self._fail(request, exc)
+            self._active, self._batch = [], None
+            return True
+        self.steps += 1
+        self.drafted += len(draft)
+        used = 0  # positions whose input token stands (their cache entries are kept)
+        done = False
+        try:
+            for position in range(len(feed)):
+                used = position + 1
+                done = self._advance(request, logits[position])
+                if done or position == len(draft) or request.generated[-1] != draft[position]:
+                    break
+                self.accepted += 1
+        except STEP_ERRORS as exc:
+            self._fail(request, exc)
+            done = True
+        if done:
+            self._active, self._batch = [], None
+            return True
+        batch.cache.crop(start + used)
+        batch.mask = mask[:, : start + used]
+        return True
 
     # ---- per request -------------------------------------------------------------------------
 

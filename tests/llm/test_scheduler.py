@@ -7,6 +7,7 @@ counters start empty. Replies are short (16-24 tokens) to keep the module fast.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -177,3 +178,18 @@ def test_a_looping_reply_stops_once_it_repeats_itself(loaded_model: LoadedModel)
     assert looped.text.count("thirty days") == 3
     unchecked = scheduler.submit(prompt, options.updated(stop_on_loop=0), [Cycle(words)])
     assert unchecked.result().reason == "length" and unchecked.result().tokens == 200
+
+
+def test_prompt_lookup_drafts_leave_a_quoting_reply_unchanged(loaded_model: LoadedModel) -> None:
+    sentence = (
+        "Employees must submit itemised receipts for every expense above 25 EUR within 30 days."
+    )
+    prompt = ids(loaded_model, f"Repeat this sentence word for word: {sentence}")
+    options = DecodingOptions(max_new_tokens=32)
+    plain = Scheduler(loaded_model).submit(prompt, replace(options, draft_tokens=0)).result()
+    drafting = Scheduler(loaded_model)
+    got = drafting.submit(prompt, options).result()
+    assert got.token_ids == plain.token_ids
+    # Measured: the reply copies the sentence, and most of it comes from accepted drafts.
+    assert drafting.accepted >= 8
+    assert drafting.steps == len(got.token_ids) - 1 - drafting.accepted

@@ -1,0 +1,106 @@
+"""Prompt-lookup decoding: drafts come from the conversation's own tokens, and a conversation
+decoding alone gets exactly the greedy reply it gets without drafts, with fewer forward passes.
+
+A tiny random Llama shows the bookkeeping (drafts accepted and rejected, the cache cropped, the
+length limit honoured); the embedded model shows it on a reply that quotes its prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from bot.llm.decoding import DecodingOptions
+from bot.llm.loading import LoadedModel
+from bot.llm.scheduler import Scheduler, lookup_draft
+
+
+@pytest.mark.parametrize(
+    ("tokens", "want"),
+    [
+        ([1, 2, 3, 4, 5, 9, 2, 3], [4, 5, 9, 2]),  # the tail "2 3" occurred before: what followed
+        ([7, 1, 2, 3, 8, 1, 2, 3, 6, 6, 1, 2, 3], [6, 6, 1, 2]),  # the latest occurrence wins
+        ([5, 1, 2, 9, 3, 1, 2], [9, 3, 1, 2]),
+        ([1, 2, 3, 4], []),  # nothing repeats
+        ([4, 4], []),  # a one-token tail is too weak a hint
+        ([], []),
+    ],
+)
+def test_lookup_draft_continues_the_latest_earlier_occurrence(
+    tokens: list[int], want: list[int]
+) -> None:
+    assert lookup_draft(tokens, 4) == want
+
+
+def test_a_longer_match_is_preferred_to_a_later_shorter_one() -> None:
+    # "1 2 3" occurred at the start; "2 3" alone occurred later with something else after it.
+    tokens = [1, 2, 3, 10, 11, 2, 3, 20, 1, 2, 3]
+    assert lookup_draft(tokens, 2) == [10, 11]
+    assert lookup_draft(tokens, 2, ngrams=(2,)) == [20, 1]
+
+
+class Ids:
+    """A stand-in tokenizer: each id decodes to a short word (the scheduler streams text)."""
+
+    eos_token_id = 0
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join(f"w{i} " for i in ids if i != 0)
+
+
+def tiny_loaded(seed: int) -> LoadedModel:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=24,
+        max_position_embeddings=256,
+        eos_token_id=0,
+    )
+    model = LlamaForCausalLM(config).eval()
+    return LoadedModel(model, Ids(), "cpu", "float32", "tiny")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("limit", [5, 40])
+def test_drafted_replies_equal_plain_greedy_ones(seed: int, limit: int) -> None:
+    loaded = tiny_loaded(seed)
+    prompt = [3, 4, 5, 6, 7] * 6  # repeats, so drafts exist from the first step
+    options = DecodingOptions(max_new_tokens=limit, draft_tokens=4)
+    plain = Scheduler(loaded).submit(prompt, replace(options, draft_tokens=0)).result()
+    drafting = Scheduler(loaded)
+    got = drafting.submit(prompt, options).result()
+    assert got.token_ids == plain.token_ids
+    assert got.text == plain.text and got.reason == plain.reason
+    assert len(got.token_ids) <= limit
+    assert drafting.drafted > 0
+    assert drafting.accepted <= drafting.drafted
+
+
+def test_accepted_drafts_save_forward_passes() -> None:
+    # A random tiny model soon loops; loops are what lookup drafts predict best.
+    loaded = tiny_loaded(0)
+    prompt = [3, 4, 5, 6, 7] * 6
+    options = DecodingOptions(max_new_tokens=40, stop_on_loop=0, draft_tokens=4)
+    plain = Scheduler(loaded)
+    drafting = Scheduler(loaded)
+    want = plain.submit(prompt, replace(options, draft_tokens=0)).result()
+    got = drafting.submit(prompt, options).result()
+    assert got.token_ids == want.token_ids
+    assert drafting.accepted > 0
+    assert drafting.steps == plain.steps - drafting.accepted
+
+
+def test_sampled_replies_decode_without_drafts() -> None:
+    loaded = tiny_loaded(0)
+    prompt = [3, 4, 5, 6, 7] * 6
+    scheduler = Scheduler(loaded)
+    sampled = DecodingOptions(decoding="sample", seed=3, max_new_tokens=12, draft_tokens=4)
+    scheduler.submit(prompt, sampled).result()
+    assert scheduler.drafted == 0
