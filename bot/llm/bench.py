@@ -333,6 +333,12 @@ def _serving_markdown(rows: list[dict[str, Any]]) -> str:
     for r in served:
         p = r["prefix_cache"]
         text += f"| {r['variant']} | {p['prompt_tokens']} | {p['ttft_s_without']} | {p['ttft_s_with']} | {p['speedup']}x |\n"
+    text += "\n## Prompt lookup: replies that quote their prompt, batch 1\n\n"
+    text += "| variant | decode tok/s without drafts | with drafts | drafted | accepted | same tokens |\n|---|---|---|---|---|---|\n"
+    for r in served:
+        q = r.get("prompt_lookup")
+        if q:
+            text += f"| {r['variant']} | {q['decode_tok_s_without']} | {q['decode_tok_s_with']} | {q['drafted']} | {q['accepted']} | {q['same_tokens']} |\n"
     text += "\n## Memory-bandwidth bound (batch 1)\n\n"
     text += "| variant | weight MB read per token | measured copy GB/s | bound tok/s | decode tok/s | % of bound |\n|---|---|---|---|---|---|\n"
     for r in served:

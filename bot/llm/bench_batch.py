@@ -108,6 +108,36 @@ def _prefix_ttft(loaded: Any, filler_tokens: int, repeats: int, options: Any) ->
     }
 
 
+# Replies that copy their prompt, as cited answers and tool arguments do.
+QUOTING = (
+    "Repeat this sentence word for word: Employees must submit itemised receipts for every "
+    "expense above 25 EUR within 30 days of the purchase.",
+    "Rewrite as a polite email: send me the March expense report for the Berlin trip by Friday.",
+)
+
+
+def _prompt_lookup(loaded: Any, options: Any) -> dict[str, Any]:
+    """Decode tok/s of replies that quote their prompt, without and with prompt-lookup drafts."""
+    from bot.llm.scheduler import Scheduler
+
+    plain, drafted, same = [], [], True
+    drafting = Scheduler(loaded, prefix_cache=None)
+    for question in QUOTING:
+        prompt = _prompt(loaded.tokenizer, "", question)
+        without = Scheduler(loaded, prefix_cache=None).submit(prompt, options).result()
+        with_drafts = drafting.submit(prompt, options.updated(draft_tokens=4)).result()
+        plain.append(without.decode_tok_s)
+        drafted.append(with_drafts.decode_tok_s)
+        same = same and without.token_ids == with_drafts.token_ids
+    return {
+        "decode_tok_s_without": round(statistics.mean(plain), 1),
+        "decode_tok_s_with": round(statistics.mean(drafted), 1),
+        "drafted": drafting.drafted,
+        "accepted": drafting.accepted,
+        "same_tokens": same,
+    }
+
+
 def run_scheduler_variant(
     settings: Settings,
     dtype: str,
@@ -134,7 +164,10 @@ def run_scheduler_variant(
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model = loading.load_weights(directory, device, dtype, settings.adapter)
     loaded = loading.LoadedModel(model, tokenizer, device, dtype, "bench")
-    options = DecodingOptions(decoding="greedy", repetition_penalty=1.0, max_new_tokens=new_tokens)
+    # Prompt-lookup drafts off: the filler prompt repeats itself, which drafts would exploit.
+    options = DecodingOptions(
+        decoding="greedy", repetition_penalty=1.0, max_new_tokens=new_tokens, draft_tokens=0
+    )
     scheduler = Scheduler(loaded, max_batch=max(CONCURRENCY), prefix_cache=None, fast=fast)
     long_prompt = _prompt(tokenizer, SYSTEM * (prompt_tokens // 30 + 1), "Summarize the policy.")
     long_prompt = long_prompt[-prompt_tokens:]
@@ -168,6 +201,7 @@ def run_scheduler_variant(
         "greedy_tokens": greedy,
         "batched": batches,
         "prefix_cache": _prefix_ttft(loaded, prompt_tokens, repeats, options),
+        "prompt_lookup": _prompt_lookup(loaded, options),
         "weight_mb_per_token": round(per_token / 2**20, 1),
         "copy_bandwidth_gbs": bandwidth,
         "bandwidth_bound_tok_s": round(bandwidth * 1e9 / per_token, 1),

@@ -32,6 +32,7 @@ OVERRIDABLE = (
     "repetition_penalty",
     "seed",
     "stop_on_loop",
+    "draft_tokens",
 )
 
 
