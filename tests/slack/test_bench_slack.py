@@ -1,4 +1,4 @@
-"""``bench slack``: its raw-HTTP load generator drives the real bolt app in HTTP mode; every
+"""``bench slack``: its selector-driven raw-HTTP load generator drives the real bolt app in HTTP mode; every
 signed event is acknowledged with 200, reaches the service once and gets a streamed update;
 a request whose signature does not check out is refused and counted as a failure."""
 
@@ -37,7 +37,8 @@ def test_the_load_generator_reports_a_refused_request() -> None:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         try:
             with pytest.raises(RuntimeError, match="HTTP 401"):
-                await bench._fire(f"http://127.0.0.1:{port}/slack/events", 3, 3)
+                url = f"http://127.0.0.1:{port}/slack/events"
+                await asyncio.to_thread(bench._fire, url, 3, 3)
         finally:
             await runner.cleanup()
 
