@@ -16,7 +16,6 @@ from transformers import (
     AutoTokenizer,
     GPT2Config,
     GPT2LMHeadModel,
-    LlamaConfig,
     LlamaForCausalLM,
 )
 
@@ -33,22 +32,9 @@ from bot.llm.quantize import (
     store_fp16_weights,
 )
 from bot.llm.scheduler import Scheduler
+from tests.llm.conftest import tiny_llama
 
 needs_fbgemm = pytest.mark.skipif(not fp16_available(), reason="torch build without fbgemm fp16")
-
-
-def tiny_llama() -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=101,
-        max_position_embeddings=128,
-    )
-    return LlamaForCausalLM(config).eval()
 
 
 def prefilled(model: LlamaForCausalLM, prompts: list[list[int]]) -> BatchKV:

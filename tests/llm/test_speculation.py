@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from bot.llm.decoding import DecodingOptions
 from bot.llm.loading import LoadedModel
 from bot.llm.scheduler import Scheduler, lookup_draft
+from tests.llm.conftest import tiny_llama
 
 
 @pytest.mark.parametrize(
@@ -52,18 +51,7 @@ class Ids:
 
 
 def tiny_loaded(seed: int) -> LoadedModel:
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=24,
-        max_position_embeddings=256,
-        eos_token_id=0,
-    )
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_llama(vocab_size=24, seed=seed, eos_token_id=0)
     return LoadedModel(model, Ids(), "cpu", "float32", "tiny")  # type: ignore[arg-type]
 
 
