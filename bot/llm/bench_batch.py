@@ -66,6 +66,8 @@ def _prompt(tokenizer: Any, system: str, question: str) -> list[int]:
 
 
 def _concurrent(scheduler: Any, prompts: list[list[int]], options: Any) -> dict[str, Any]:
+    scheduler.step_counts.clear()
+    scheduler.step_seconds.clear()
     start = time.perf_counter()
     handles = [scheduler.submit(p, options) for p in prompts]
     done = [h.result() for h in handles]
@@ -77,7 +79,14 @@ def _concurrent(scheduler: Any, prompts: list[list[int]], options: Any) -> dict[
         "per_request_tok_s_min": round(min(rates), 1),
         "per_request_tok_s_max": round(max(rates), 1),
         "ttft_s_max": round(max(f.first_token - f.submitted for f in done), 3),
+        # Decode alone: rows decoded per second over the steps that carried every request.
+        "full_batch_decode_tok_s": _rows_per_second(scheduler, len(prompts)),
     }
+
+
+def _rows_per_second(scheduler: Any, rows: int) -> float:
+    steps, seconds = scheduler.step_counts.get(rows, 0), scheduler.step_seconds.get(rows, 0.0)
+    return round(rows * steps / seconds, 1) if steps and seconds > 0 else 0.0
 
 
 def _ttft(scheduler: Any, prompt: list[int], options: Any) -> float:

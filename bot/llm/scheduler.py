@@ -154,6 +154,10 @@ class Scheduler:
         self.layers = int(loaded.model.config.num_hidden_layers)
         self.steps = 0
         self.max_rows_seen = 0
+        # Plain decode steps by row count: how many, and their seconds (forward pass and token
+        # choice), for throughput at a given batch size without prefill (bench_batch.py).
+        self.step_counts: dict[int, int] = {}
+        self.step_seconds: dict[int, float] = {}
         self.drafted = 0  # tokens proposed by prompt lookup
         self.accepted = 0  # of those, tokens the model chose too
 
@@ -238,6 +242,7 @@ class Scheduler:
         assert batch is not None
         if len(self._active) == 1 and self._speculate(self._active[0], batch):
             return
+        started, rows = time.perf_counter(), len(self._active)
         ids = torch.tensor([[r.pending] for r in self._active], device=self.loaded.device)
         positions = batch.mask.sum(dim=1, keepdim=True)
         batch.extend_mask()
@@ -269,6 +274,8 @@ class Scheduler:
                 self._finish(request, "cancelled")
             elif not done:
                 keep.append(row)
+        self.step_counts[rows] = self.step_counts.get(rows, 0) + 1
+        self.step_seconds[rows] = self.step_seconds.get(rows, 0.0) + time.perf_counter() - started
         if len(keep) < len(self._active):
             self._active = [self._active[i] for i in keep]
             if keep:

@@ -92,3 +92,17 @@ def test_sampled_replies_decode_without_drafts() -> None:
     sampled = DecodingOptions(decoding="sample", seed=3, max_new_tokens=12, draft_tokens=4)
     scheduler.submit(prompt, sampled).result()
     assert scheduler.drafted == 0
+
+
+def test_plain_decode_steps_are_counted_by_rows() -> None:
+    # The bench's batched decode throughput reads these counters (bot/llm/bench_batch.py).
+    loaded = tiny_loaded(1)
+    scheduler = Scheduler(loaded)
+    options = DecodingOptions(max_new_tokens=12, draft_tokens=0, stop_on_loop=0)
+    handles = [scheduler.submit([3, 4, 5, n], options) for n in (6, 7)]
+    tokens = [h.result().tokens for h in handles]
+    assert sum(scheduler.step_counts.values()) == scheduler.steps
+    assert scheduler.step_counts.get(2, 0) >= 1
+    assert all(scheduler.step_seconds[rows] > 0 for rows in scheduler.step_counts)
+    # Every token after a request's first comes from one row of one step.
+    assert sum(r * n for r, n in scheduler.step_counts.items()) == sum(tokens) - len(tokens)
