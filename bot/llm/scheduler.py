@@ -4,7 +4,8 @@ Conversations submit a tokenized prompt with their own decoding options, stop st
 logits processors (the tool-call grammar) and read the reply back as text pieces through a
 queue. Between decode steps the scheduler admits waiting requests (first come, first served,
 up to ``max_batch`` rows): each is prefilled alone, starting from the prefix cache when its
-prompt extends one already seen, and joins the running batch left-padded. Every step feeds one
+prompt extends one already seen (while other rows decode, ``PREFILL_CHUNK`` prompt tokens per
+step, so a long prompt does not stall them), and joins the running batch left-padded. Every step feeds one
 token per row, so every live request advances once per step (no request starves), and a
 finished, cancelled or failed request leaves at the step boundary without disturbing the rest.
 A failure in one request's token choice fails that request only; a failing forward pass fails
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 # Errors a forward pass or a token choice raises for a bad request or a failing device.
 STEP_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError, TypeError)
 
+# Prompt tokens fed per step while other rows decode (bot/llm/scheduler.py: _prefill_some).
+PREFILL_CHUNK = 128
 # Prompt lookup: the lengths of the sequence's tail looked up (longest first).
 LOOKUP_NGRAMS = (3, 2)
 
@@ -96,6 +99,15 @@ class _Request:
         self.stops = StopFilter(self.options.stop)
 
 
+@dataclass
+class _Prefill:
+    """A request whose prompt is being fed: its own cache, and how many tokens it holds."""
+
+    request: _Request
+    cache: SlabCache
+    done: int
+
+
 class GenerationHandle:
     """A submitted request: iterate for text pieces, or ``result()`` for the whole reply."""
 
@@ -144,6 +156,7 @@ class Scheduler:
         self.prefix_cache = prefix_cache
         self._waiting: deque[_Request] = deque()
         self._active: list[_Request] = []
+        self._prefilling: deque[_Prefill] = deque()
         self._batch: BatchKV | None = None
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -184,23 +197,72 @@ class Scheduler:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._waiting and not self._active:
+                while not self._waiting and not self._active and not self._prefilling:
                     self._wake.wait()
                 joining: list[_Request] = []
-                while self._waiting and len(self._active) + len(joining) < self.max_batch:
+                while (
+                    self._waiting
+                    and len(self._active) + len(self._prefilling) + len(joining) < self.max_batch
+                ):
                     joining.append(self._waiting.popleft())
             with self.loaded.lock, torch.inference_mode():
                 for request in joining:
-                    self._admit(request)
+                    self._begin(request)
+                if self._prefilling:
+                    self._prefill_some()
                 if self._active:
                     self._step()
 
-    def _admit(self, request: _Request) -> None:
+    def _begin(self, request: _Request) -> None:
+        """Start a request's prefill from the longest cached prefix of its prompt."""
         if request.cancelled:
             self._finish(request, "cancelled")
             return
+        prompt = request.prompt
+        hit = self.prefix_cache.lookup(tuple(prompt)) if self.prefix_cache else None
+        cache = SlabCache.from_tensors(hit.tensors) if hit else SlabCache(self.layers)
+        self._prefilling.append(_Prefill(request, cache, hit.length if hit else 0))
+
+    def _prefill_some(self) -> None:
+        """Prefill the oldest waiting prompt: whole when no row is decoding, else one chunk.
+
+        While rows decode, a long prompt is fed ``PREFILL_CHUNK`` tokens between their steps, so
+        a joining conversation delays the others by one chunk per step rather than by its whole
+        prompt. A prompt that is complete joins the batch with its first token chosen.
+        """
+        state = self._prefilling[0]
+        request, prompt = state.request, state.request.prompt
+        if request.cancelled:
+            self._prefilling.popleft()
+            self._finish(request, "cancelled")
+            return
+        end = len(prompt) if not self._active else min(len(prompt), state.done + PREFILL_CHUNK)
+        device = self.loaded.device
         try:
-            kv, logits = self._prefill(request.prompt)
+            out = self.loaded.model(
+                input_ids=torch.tensor([prompt[state.done : end]], device=device),
+                attention_mask=torch.ones(1, end, dtype=torch.long, device=device),
+                position_ids=torch.arange(state.done, end, device=device)[None],
+                past_key_values=state.cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        except STEP_ERRORS as exc:
+            self._prefilling.popleft()
+            self._fail(request, exc)
+            return
+        state.done = end
+        if end < len(prompt):
+            return
+        self._prefilling.popleft()
+        if self.prefix_cache is not None:
+            self.prefix_cache.store(tuple(prompt), state.cache.tensors())
+        mask = torch.ones(1, len(prompt), dtype=torch.long, device=device)
+        self._join(request, BatchKV(state.cache, mask), out.logits[:, -1, :])
+
+    def _join(self, request: _Request, kv: BatchKV, logits: torch.Tensor) -> None:
+        """Choose a prefilled request's first token; unless that ends it, it joins the batch."""
+        try:
             request.first_token = time.perf_counter()
             done = self._advance(request, logits[0])
         except STEP_ERRORS as exc:
@@ -214,27 +276,6 @@ class Scheduler:
         else:
             self._batch.add(kv)
         self.max_rows_seen = max(self.max_rows_seen, len(self._active))
-
-    def _prefill(self, prompt: list[int]) -> tuple[BatchKV, torch.Tensor]:
-        """Run ``prompt`` alone (from the longest cached prefix); its cache and last logits."""
-        device = self.loaded.device
-        hit = self.prefix_cache.lookup(tuple(prompt)) if self.prefix_cache else None
-        start = hit.length if hit else 0
-        cache = SlabCache.from_tensors(hit.tensors) if hit else SlabCache(self.layers)
-        ids = torch.tensor([prompt[start:]], device=device)
-        mask = torch.ones(1, len(prompt), dtype=torch.long, device=device)
-        positions = torch.arange(start, len(prompt), device=device)[None]
-        out = self.loaded.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        if self.prefix_cache is not None:
-            self.prefix_cache.store(tuple(prompt), cache.tensors())
-        return BatchKV(cache, mask), out.logits[:, -1, :]
 
     def _step(self) -> None:
         """One decode step for every active row, then the finished rows leave."""

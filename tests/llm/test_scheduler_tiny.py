@@ -1,15 +1,19 @@
-"""Prompt-lookup decoding: drafts come from the conversation's own tokens, and a conversation
-decoding alone gets exactly the greedy reply it gets without drafts, with fewer forward passes.
+"""The scheduler's mechanics on a tiny random Llama (no weights to load, fast).
 
-A tiny random Llama shows the bookkeeping (drafts accepted and rejected, the cache cropped, the
-length limit honoured); the embedded model shows it on a reply that quotes its prompt.
+Prompt-lookup decoding: drafts come from the conversation's own tokens, and a conversation
+decoding alone gets exactly the greedy reply it gets without drafts, with fewer forward passes
+(the embedded model's quoting case is in test_scheduler.py). Plain decode steps are counted by
+row count for the bench. A long prompt joining running conversations is prefilled in chunks
+between their steps and still gets the reply it gets alone.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
+import torch
 
 from bot.llm.decoding import DecodingOptions
 from bot.llm.loading import LoadedModel
@@ -106,3 +110,33 @@ def test_plain_decode_steps_are_counted_by_rows() -> None:
     assert all(scheduler.step_seconds[rows] > 0 for rows in scheduler.step_counts)
     # Every token after a request's first comes from one row of one step.
     assert sum(r * n for r, n in scheduler.step_counts.items()) == sum(tokens) - len(tokens)
+
+
+def test_a_long_prompt_is_prefilled_in_chunks_between_the_others_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.llm import scheduler as module
+
+    monkeypatch.setattr(module, "PREFILL_CHUNK", 8)
+    loaded = tiny_loaded(2)
+    options = DecodingOptions(max_new_tokens=30, draft_tokens=0, stop_on_loop=0)
+    long_prompt = [(7 * n) % 23 + 1 for n in range(40)]  # 5 chunks of 8
+    alone = Scheduler(loaded).submit(long_prompt, options).result()
+
+    scheduler = Scheduler(loaded)
+    steps_of_first: list[float] = []
+    joined = []
+
+    def hook(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        steps_of_first.append(time.perf_counter())
+        if len(steps_of_first) == 3:
+            joined.append(scheduler.submit(long_prompt, options))
+        return scores
+
+    first = scheduler.submit([3, 4, 5, 6], options, [hook])
+    first.result()
+    second = joined[0].result()
+    assert second.token_ids == alone.token_ids
+    # The first conversation kept decoding while the long prompt was fed to the model.
+    during = [t for t in steps_of_first if second.submitted < t < second.first_token]
+    assert len(during) >= 4
