@@ -14,10 +14,12 @@ the requests in that batch and the scheduler carries on with later ones.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +162,7 @@ class Scheduler:
         self._batch: BatchKV | None = None
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
         config = loaded.model.generation_config
         eos = config.eos_token_id if config.eos_token_id is not None else None
         eos = eos if eos is not None else loaded.tokenizer.eos_token_id
@@ -185,20 +188,39 @@ class Scheduler:
         chooser = TokenChooser(list(prompt), options, list(processors), self.loaded.device)
         request = _Request(list(prompt), options, chooser)
         with self._wake:
+            if self._closed:
+                raise RuntimeError("the model scheduler is closed (the process is shutting down).")
             self._waiting.append(request)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="llm-scheduler", daemon=True)
                 self._thread.start()
+                _RUNNING.add(self)
             self._wake.notify()
         return GenerationHandle(request)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the decode thread after its current step; unfinished requests end as cancelled.
+
+        Runs at interpreter exit for every started scheduler: a decode thread still inside a
+        torch operation while the interpreter tears down aborted the process (exit status 134,
+        "terminate called without an active exception") after commands that used the model.
+        """
+        with self._wake:
+            self._closed = True
+            self._wake.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     # ---- the loop ----------------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._waiting and not self._active and not self._prefilling:
+                while not (self._waiting or self._active or self._prefilling or self._closed):
                     self._wake.wait()
+                if self._closed:
+                    break
                 joining: list[_Request] = []
                 while (
                     self._waiting
@@ -212,6 +234,13 @@ class Scheduler:
                     self._prefill_some()
                 if self._active:
                     self._step()
+        with self._wake:
+            left = [*self._waiting, *(p.request for p in self._prefilling), *self._active]
+            self._waiting.clear()
+            self._prefilling.clear()
+            self._active, self._batch = [], None
+        for request in left:
+            self._finish(request, "cancelled")
 
     def _begin(self, request: _Request) -> None:
         """Start a request's prefill from the longest cached prefix of its prompt."""
@@ -447,6 +476,16 @@ class Scheduler:
     def _fail(self, request: _Request, exc: BaseException) -> None:
         log.warning("generation request failed: %s: %s", type(exc).__name__, exc)
         request.out.put(exc)
+
+
+# Schedulers whose decode thread runs; each is closed at interpreter exit.
+_RUNNING: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_running() -> None:
+    for scheduler in list(_RUNNING):
+        scheduler.close()
 
 
 # Rows decoded together, and tokens of prompt caches kept for reuse, per loaded model.

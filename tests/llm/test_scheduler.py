@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from bot.config import Settings
 from bot.llm.decoding import DecodingOptions
 from bot.llm.loading import LoadedModel
 from bot.llm.prefix_cache import PrefixCache
@@ -193,3 +195,36 @@ def test_prompt_lookup_drafts_leave_a_quoting_reply_unchanged(loaded_model: Load
     # Measured: the reply copies the sentence, and most of it comes from accepted drafts.
     assert drafting.accepted >= 8
     assert drafting.steps == len(got.token_ids) - 1 - drafting.accepted
+
+
+def test_a_process_that_decoded_with_the_model_exits_cleanly(
+    model_settings: Settings, tmp_path: Path
+) -> None:
+    # The decode thread used to be inside a torch op while the interpreter tore down, and the
+    # process aborted (status 134) after every command that had used the model.
+    import subprocess
+    import sys
+
+    from bot.llm import loading
+
+    resolved = loading.resolve_model(model_settings.model)
+    directory = str(loading.ensure_converted(resolved, model_settings.models_dir))
+    script = tmp_path / "decode.py"
+    script.write_text(
+        "from transformers import AutoTokenizer\n"
+        "from bot.llm import loading\n"
+        "from bot.llm.decoding import DecodingOptions\n"
+        "from bot.llm.scheduler import Scheduler\n"
+        f"directory = {directory!r}\n"
+        "model = loading.load_weights(directory, 'cpu', 'float16')\n"
+        "tokenizer = AutoTokenizer.from_pretrained(directory)\n"
+        "loaded = loading.LoadedModel(model, tokenizer, 'cpu', 'float16', 'x')\n"
+        "reply = Scheduler(loaded).submit([1, 2, 3, 4], DecodingOptions(max_new_tokens=4))\n"
+        "print(len(reply.result().token_ids))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=Path.cwd()
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "4"
+    assert "terminate called" not in done.stderr

@@ -9,6 +9,7 @@ between their steps and still gets the reply it gets alone.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -140,3 +141,25 @@ def test_a_long_prompt_is_prefilled_in_chunks_between_the_others_steps(
     # The first conversation kept decoding while the long prompt was fed to the model.
     during = [t for t in steps_of_first if second.submitted < t < second.first_token]
     assert len(during) >= 4
+
+
+def test_closing_cancels_what_is_left_and_stops_the_thread() -> None:
+    loaded = tiny_loaded(0)
+    scheduler = Scheduler(loaded)
+    options = DecodingOptions(max_new_tokens=200, draft_tokens=0, stop_on_loop=0)
+    closing: list[bool] = []
+
+    def close_at_third_token(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if input_ids.shape[-1] == 6 and not closing:  # a 3-token prompt plus 3 chosen tokens
+            closing.append(True)
+            threading.Thread(target=scheduler.close).start()
+        return scores
+
+    handle = scheduler.submit([3, 4, 5], options, [close_at_third_token])
+    finished = handle.result()
+    assert finished.reason == "cancelled" and finished.tokens < 200
+    assert scheduler._thread is not None
+    scheduler._thread.join(10)
+    assert not scheduler._thread.is_alive()
+    with pytest.raises(RuntimeError, match="closed"):
+        scheduler.submit([3, 4, 5], options)
