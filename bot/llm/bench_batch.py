@@ -130,10 +130,11 @@ def _prompt_lookup(loaded: Any, options: Any) -> dict[str, Any]:
     from bot.llm.scheduler import Scheduler
 
     plain, drafted, same = [], [], True
+    without_drafts = Scheduler(loaded, prefix_cache=None)
     drafting = Scheduler(loaded, prefix_cache=None)
     for question in QUOTING:
         prompt = _prompt(loaded.tokenizer, "", question)
-        without = Scheduler(loaded, prefix_cache=None).submit(prompt, options).result()
+        without = without_drafts.submit(prompt, options).result()
         with_drafts = drafting.submit(prompt, options.updated(draft_tokens=4)).result()
         plain.append(without.decode_tok_s)
         drafted.append(with_drafts.decode_tok_s)
