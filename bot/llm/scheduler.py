@@ -5,8 +5,9 @@ logits processors (the tool-call grammar) and read the reply back as text pieces
 queue. Between decode steps the scheduler admits waiting requests (first come, first served,
 up to ``max_batch`` rows): each is prefilled alone, starting from the prefix cache when its
 prompt extends one already seen (while other rows decode, ``PREFILL_CHUNK`` prompt tokens per
-step, so a long prompt does not stall them), and joins the running batch left-padded. Every step feeds one
-token per row, so every live request advances once per step (no request starves), and a
+step, so a long prompt does not stall them), and joins the running batch left-padded. Every
+step feeds one token per row, so every live request advances once per step (no request
+starves), and a
 finished, cancelled or failed request leaves at the step boundary without disturbing the rest.
 A failure in one request's token choice fails that request only; a failing forward pass fails
 the requests in that batch and the scheduler carries on with later ones.
@@ -170,8 +171,9 @@ class Scheduler:
         self.layers = int(loaded.model.config.num_hidden_layers)
         self.steps = 0
         self.max_rows_seen = 0
-        # Plain decode steps by row count: how many, and their seconds (forward pass and token
-        # choice), for throughput at a given batch size without prefill (bench_batch.py).
+        # Plain decode steps by row count: how many, and their forward passes' seconds, for
+        # throughput at a given batch size without prefill (bench_batch.py). Recorded before
+        # the step's tokens are chosen, so a reader woken by a finished reply sees its step.
         self.step_counts: dict[int, int] = {}
         self.step_seconds: dict[int, float] = {}
         self.drafted = 0  # tokens proposed by prompt lookup
@@ -244,9 +246,6 @@ class Scheduler:
 
     def _begin(self, request: _Request) -> None:
         """Start a request's prefill from the longest cached prefix of its prompt."""
-        if request.cancelled:
-            self._finish(request, "cancelled")
-            return
         prompt = request.prompt
         hit = self.prefix_cache.lookup(tuple(prompt)) if self.prefix_cache else None
         cache = SlabCache.from_tensors(hit.tensors) if hit else SlabCache(self.layers)
@@ -266,16 +265,9 @@ class Scheduler:
             self._finish(request, "cancelled")
             return
         end = len(prompt) if not self._active else min(len(prompt), state.done + PREFILL_CHUNK)
-        device = self.loaded.device
+        mask = torch.ones(1, end, dtype=torch.long, device=self.loaded.device)
         try:
-            out = self.loaded.model(
-                input_ids=torch.tensor([prompt[state.done : end]], device=device),
-                attention_mask=torch.ones(1, end, dtype=torch.long, device=device),
-                position_ids=torch.arange(state.done, end, device=device)[None],
-                past_key_values=state.cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
+            logits = self._feed(prompt[state.done : end], mask, state.cache, keep=1)
         except STEP_ERRORS as exc:
             self._prefilling.popleft()
             self._fail(request, exc)
@@ -286,8 +278,28 @@ class Scheduler:
         self._prefilling.popleft()
         if self.prefix_cache is not None:
             self.prefix_cache.store(tuple(prompt), state.cache.tensors())
-        mask = torch.ones(1, len(prompt), dtype=torch.long, device=device)
-        self._join(request, BatchKV(state.cache, mask), out.logits[:, -1, :])
+        self._join(request, BatchKV(state.cache, mask), logits[-1:])
+
+    def _feed(
+        self, tokens: list[int], mask: torch.Tensor, cache: SlabCache, keep: int = 0
+    ) -> torch.Tensor:
+        """One sequence's ``tokens`` through the model after what ``cache`` holds.
+
+        ``mask`` covers the cache and the new tokens; returns the logits ``[positions, V]`` of
+        the last ``keep`` new tokens (0: all of them).
+        """
+        device = self.loaded.device
+        end = int(mask.shape[1])
+        out = self.loaded.model(
+            input_ids=torch.tensor([tokens], device=device),
+            attention_mask=mask,
+            position_ids=torch.arange(end - len(tokens), end, device=device)[None],
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=keep,
+        )
+        logits: torch.Tensor = out.logits[0]
+        return logits
 
     def _join(self, request: _Request, kv: BatchKV, logits: torch.Tensor) -> None:
         """Choose a prefilled request's first token; unless that ends it, it joins the batch."""
@@ -333,6 +345,8 @@ class Scheduler:
             self._active, self._batch = [], None
             return
         self.steps += 1
+        self.step_counts[rows] = self.step_counts.get(rows, 0) + 1
+        self.step_seconds[rows] = self.step_seconds.get(rows, 0.0) + time.perf_counter() - started
         keep = []
         for row, request in enumerate(self._active):
             try:
@@ -344,8 +358,6 @@ class Scheduler:
                 self._finish(request, "cancelled")
             elif not done:
                 keep.append(row)
-        self.step_counts[rows] = self.step_counts.get(rows, 0) + 1
-        self.step_seconds[rows] = self.step_seconds.get(rows, 0.0) + time.perf_counter() - started
         if len(keep) < len(self._active):
             self._active = [self._active[i] for i in keep]
             if keep:
@@ -374,15 +386,8 @@ class Scheduler:
         feed = [request.pending, *draft]
         start = batch.columns
         mask = torch.cat([batch.mask, batch.mask.new_ones(1, len(feed))], dim=1)
-        device = self.loaded.device
         try:
-            logits = self.loaded.model(
-                input_ids=torch.tensor([feed], device=device),
-                attention_mask=mask,
-                position_ids=torch.arange(start, start + len(feed), device=device)[None],
-                past_key_values=batch.cache,
-                use_cache=True,
-            ).logits[0]
+            logits = self._feed(feed, mask, batch.cache)
         except STEP_ERRORS as exc:
             self._fail(request, exc)
             self._active, self._batch = [], None

@@ -9,7 +9,6 @@ between their steps and still gets the reply it gets alone.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 
@@ -144,18 +143,16 @@ def test_a_long_prompt_is_prefilled_in_chunks_between_the_others_steps(
 
 
 def test_closing_cancels_what_is_left_and_stops_the_thread() -> None:
-    loaded = tiny_loaded(0)
+    loaded = tiny_loaded(2)  # its reply to this prompt runs to the token limit
     scheduler = Scheduler(loaded)
     options = DecodingOptions(max_new_tokens=200, draft_tokens=0, stop_on_loop=0)
-    closing: list[bool] = []
 
     def close_at_third_token(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if input_ids.shape[-1] == 6 and not closing:  # a 3-token prompt plus 3 chosen tokens
-            closing.append(True)
-            threading.Thread(target=scheduler.close).start()
+        if input_ids.shape[-1] == 7:  # a 4-token prompt plus 3 chosen tokens
+            scheduler.close()  # from the decode thread itself: no join, the loop stops after
         return scores
 
-    handle = scheduler.submit([3, 4, 5], options, [close_at_third_token])
+    handle = scheduler.submit([3, 4, 5, 6], options, [close_at_third_token])
     finished = handle.result()
     assert finished.reason == "cancelled" and finished.tokens < 200
     assert scheduler._thread is not None
