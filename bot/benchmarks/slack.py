@@ -3,12 +3,15 @@
 The real bolt app serves signed Events API requests on loopback; a stand-in Slack Web API
 (an aiohttp server answering ``ok``) records when the first streamed update arrives. The
 conversation service is held busy (as a long generation would) until every event has been
-acknowledged, so the figures show that acknowledgement never waits for the model.
+acknowledged, so the figures show that acknowledgement never waits for the model. With
+``decoding``, the configured model also decodes a long reply in the same process throughout
+the burst, so the server shares the two cores (and the GIL) with a real decode loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import hmac
 import json
@@ -17,7 +20,8 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -221,19 +225,50 @@ def _fire(url: str, events: int, concurrency: int) -> tuple[list[float], dict[in
     return latencies, sent_at
 
 
+@contextmanager
+def _model_decoding(loaded: Any) -> Iterator[dict[str, Any]]:
+    """A long greedy reply decodes on ``loaded``'s scheduler while the block runs.
+
+    Yields a dict that gets ``decoded_tokens`` (tokens of the reply when it was stopped) and
+    ``busy_throughout`` (False when the reply ended on its own before the block did).
+    """
+    from bot.llm.decoding import DecodingOptions
+    from bot.llm.scheduler import scheduler_for
+
+    prompt = loaded.tokenizer("Travel expense policy, section by section. " * 8)["input_ids"]
+    options = DecodingOptions(
+        decoding="greedy", max_new_tokens=8192, draft_tokens=0, stop_on_loop=0
+    )
+    handle = scheduler_for(loaded).submit(prompt, options)
+    pieces = iter(handle)
+    next(pieces, None)  # the prompt is in and the reply is decoding
+    figures: dict[str, Any] = {}
+    try:
+        yield figures
+    finally:
+        pieces.close()  # the reader leaves: the scheduler ends the reply at its next step
+        finished = handle.result()
+        figures["decoded_tokens"] = finished.tokens
+        figures["busy_throughout"] = finished.reason == "cancelled"
+
+
 def run_slack_bench(
     settings: Settings,
     events: int = 200,
     concurrency: int = 200,
     workdir: Path | None = None,
     fast_ack: bool = True,
+    decoding: Any = None,
 ) -> dict[str, Any]:
-    """Serve the real app, send ``events`` signed mentions at once, measure acks and first updates."""
+    """Serve the real app, send ``events`` signed mentions at once, measure acks and first updates.
+
+    ``decoding``: a loaded model that decodes a long reply in this process during the burst.
+    """
     import tempfile
 
     from slack_sdk import WebClient
 
-    from bot.slack.app import create_app, surface_of
+    from bot.slack.app import create_app, freeze_heap, surface_of
     from bot.slack.http import BackgroundServer
 
     stub = SlackStub().start()
@@ -250,16 +285,22 @@ def run_slack_bench(
     bench_settings = bench_settings.model_copy(update={"slack_signing_secret": _secret()})
     app = create_app(bench_settings, service, client=client)  # type: ignore[arg-type]
     server = BackgroundServer(app, signing_secret=SECRET if fast_ack else None).start()
+    freeze_heap()  # as ``run_slack`` does before serving
+    busy: AbstractContextManager[dict[str, Any]] = (
+        _model_decoding(decoding) if decoding is not None else nullcontext({})
+    )
     try:
-        latencies, sent_at = _fire_from_another_process(
-            f"{server.url}/slack/events", events, concurrency
-        )
+        with busy as model:
+            latencies, sent_at = _fire_from_another_process(
+                f"{server.url}/slack/events", events, concurrency
+            )
         service.released.set()
         server.wait_idle()
         surface_of(app).close()
     finally:
         server.stop()
         stub.stop()
+        gc.unfreeze()
     first = [
         (stub.first_post[f"1700000000.{n:06d}"] - sent_at[n]) * 1000
         for n in range(events)
@@ -277,6 +318,8 @@ def run_slack_bench(
         "threads_with_an_update": len(first),
         "reached_service": service.started,
         "workers": bench_settings.workers,
+        "model_decoding": decoding is not None,
+        **{f"model_{k}": v for k, v in model.items()},
     }
 
 

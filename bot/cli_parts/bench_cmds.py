@@ -23,6 +23,9 @@ def register(app: typer.Typer) -> None:
 def bench_slack(
     events: int = typer.Option(200, min=1, help="Signed events sent to HTTP mode."),
     concurrency: int = typer.Option(200, min=1, help="Events in flight at once."),
+    decoding: bool = typer.Option(
+        True, help="Also a burst while the configured model decodes in the same process."
+    ),
     out: Path = typer.Option(RESULTS, "--out"),
 ) -> None:
     """Acknowledgement latency p50/p99 of HTTP mode while the model is busy; first streamed update."""
@@ -30,13 +33,28 @@ def bench_slack(
     from bot.benchmarks.slack import run_slack_bench
     from bot.cli import settings
 
+    runs: list[tuple[str, int, object]] = [
+        ("burst", concurrency, None),
+        ("steady", min(10, concurrency), None),
+    ]
+    if decoding:
+        from bot.llm.loading import load_model
+
+        with console.status("Loading the model for the decoding burst..."):
+            runs.append(("burst_decoding", concurrency, load_model(settings())))
     rows = {}
-    for label, level in (("burst", concurrency), ("steady", min(10, concurrency))):
-        rows[label] = run_slack_bench(settings(), events=events, concurrency=level)
+    for label, level, model in runs:
+        rows[label] = run_slack_bench(settings(), events=events, concurrency=level, decoding=model)
         figures = rows[label]
+        busy = (
+            f"; the model decoded {figures['model_decoded_tokens']} tokens meanwhile"
+            if model is not None
+            else ""
+        )
         console.print(
-            f"{label:>6}: {events} events, {level} in flight: ack p50 {figures['ack_ms_p50']} ms, "
-            f"p99 {figures['ack_ms_p99']} ms; first update p50 {figures['first_update_ms_p50']} ms"
+            f"{label:>14}: {events} events, {level} in flight: ack p50 {figures['ack_ms_p50']} "
+            f"ms, p99 {figures['ack_ms_p99']} ms; first update p50 "
+            f"{figures['first_update_ms_p50']} ms{busy}"
         )
     path = write_results(
         out,

@@ -40,6 +40,7 @@ def run() -> None:
 
     app = build_app(settings)
     _prepare(app)
+    _preload(app)
     keeper = _housekeeper(app)
     try:
         run_slack(settings, app.service, add_document=_document_adder(app))
@@ -83,6 +84,24 @@ def _prepare(app: Any) -> None:
     if docs.is_dir():
         run_ingest(app.knowledge.get(), app.settings, [docs])
     _recover(app)
+
+
+def _preload(app: Any) -> None:
+    """Load the model before serving, so the first message does not wait for it.
+
+    A model that cannot load is reported and the bot serves anyway: the /commands, forms and
+    approvals work without it, and each message that needs it says why it cannot answer.
+    """
+    from memory.errors import RpaError
+
+    try:
+        with console.status("Loading the model..."):
+            agent = app.service.agent()
+            runtime = getattr(getattr(agent, "model", None), "runtime", None)
+            if callable(runtime):
+                runtime()
+    except RpaError as exc:
+        console.print(f"[yellow]The model is not available: {exc}[/yellow]")
 
 
 def _housekeeper(app: Any) -> Any:
