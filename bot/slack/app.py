@@ -9,6 +9,7 @@ request signatures always verified, and ``/healthz``), as ``Settings.slack_mode`
 from __future__ import annotations
 
 import gc
+import logging
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,22 @@ from memory.errors import ConfigError
 
 MANIFEST = Path(__file__).with_name("manifest.yaml")
 _SURFACES: weakref.WeakKeyDictionary[App, Surface] = weakref.WeakKeyDictionary()
+
+
+class _TokenFromClient(logging.Filter):
+    """Drops bolt's start-up warning that the token is unused because a client was given.
+
+    bolt reads ``SLACK_BOT_TOKEN`` from the environment by itself; the bot passes a client made
+    with that same token, so the warning ("`token` will be unused") would only alarm an admin.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_LOG = logging.getLogger("slack_bolt.App")
+if not any(isinstance(f, _TokenFromClient) for f in _BOLT_LOG.filters):
+    _BOLT_LOG.addFilter(_TokenFromClient())
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -121,7 +138,7 @@ def freeze_heap() -> None:
     transformers, Chroma); a full collection walks all of them and paused every thread for
     about 250 ms, acknowledgements included. What is loaded at start-up lives as long as the
     process, so it is collected once here and then frozen (``gc.freeze``); later objects are
-    collected as usual.
+    collected as usual. ``gc.unfreeze()`` gives them back once serving ends.
     """
     gc.collect()
     gc.freeze()
@@ -159,3 +176,4 @@ def run_slack(
             )
     finally:
         surface_of(app).close()
+        gc.unfreeze()  # the exit's collections may free them (extensions report leaks otherwise)

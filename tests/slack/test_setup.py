@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.config import Settings
@@ -68,3 +70,22 @@ def test_an_unreachable_slack_is_reported(tmp_path: Path) -> None:
     assert check_tokens(settings) == [
         "SLACK_BOT_TOKEN could not be checked: Slack is unreachable (URLError)"
     ]
+
+
+def test_start_up_logs_no_warning_about_the_token_from_the_environment(
+    api: MockSlackApi,
+    workspace: Path,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.slack.app import create_app, surface_of
+    from tests.fakes.fake_service import FakeService
+    from tests.slack.conftest import BOT_TOKEN, make_settings
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)  # as a deployment sets it; bolt reads it too
+    with caplog.at_level(logging.WARNING):
+        app = create_app(make_settings(workspace, data_dir, api), FakeService())
+    surface_of(app).close()
+    assert app.client.token == BOT_TOKEN
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []
