@@ -1,4 +1,6 @@
-"""HTTP mode: signed requests are served; anything unsigned or stale gets 401 and reaches nothing."""
+"""HTTP mode: signed requests are served; anything unsigned or stale gets 401 and reaches nothing;
+other paths, methods and oversized bodies get their status; SIGTERM and Ctrl-C stop the server
+after what it acknowledged has been handled."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
+
+import pytest
 
 from tests.fakes.slack_api import MockSlackApi
 from tests.slack.conftest import Rig, mention, sign
@@ -163,8 +167,9 @@ finally:
 """
 
 
-def test_the_server_stops_on_sigterm_after_handling_what_it_acknowledged(
-    api: MockSlackApi, workspace: Path, data_dir: Path
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_the_server_stops_on_a_signal_after_handling_what_it_acknowledged(
+    api: MockSlackApi, workspace: Path, data_dir: Path, stop: signal.Signals
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -190,7 +195,7 @@ def test_the_server_stops_on_sigterm_after_handling_what_it_acknowledged(
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
-        process.send_signal(signal.SIGTERM)  # right after the acknowledgement
+        process.send_signal(stop)  # right after the acknowledgement
         log, errors = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
