@@ -11,7 +11,6 @@ the burst, so the server shares the two cores (and the GIL) with a real decode l
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import hmac
 import json
@@ -268,7 +267,7 @@ def run_slack_bench(
 
     from slack_sdk import WebClient
 
-    from bot.slack.app import create_app, freeze_heap, surface_of
+    from bot.slack.app import create_app, frozen_heap, surface_of
     from bot.slack.http import BackgroundServer
 
     stub = SlackStub().start()
@@ -285,12 +284,11 @@ def run_slack_bench(
     bench_settings = bench_settings.model_copy(update={"slack_signing_secret": _secret()})
     app = create_app(bench_settings, service, client=client)  # type: ignore[arg-type]
     server = BackgroundServer(app, signing_secret=SECRET if fast_ack else None).start()
-    freeze_heap()  # as ``run_slack`` does before serving
     busy: AbstractContextManager[dict[str, Any]] = (
         _model_decoding(decoding) if decoding is not None else nullcontext({})
     )
     try:
-        with busy as model:
+        with frozen_heap(), busy as model:  # frozen as ``run_slack`` serves
             latencies, sent_at = _fire_from_another_process(
                 f"{server.url}/slack/events", events, concurrency
             )
@@ -300,7 +298,6 @@ def run_slack_bench(
     finally:
         server.stop()
         stub.stop()
-        gc.unfreeze()
     first = [
         (stub.first_post[f"1700000000.{n:06d}"] - sent_at[n]) * 1000
         for n in range(events)

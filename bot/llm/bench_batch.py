@@ -125,25 +125,25 @@ QUOTING = (
 )
 
 
-def _prompt_lookup(loaded: Any, options: Any) -> dict[str, Any]:
-    """Decode tok/s of replies that quote their prompt, without and with prompt-lookup drafts."""
-    from bot.llm.scheduler import Scheduler
+def _prompt_lookup(scheduler: Any, options: Any) -> dict[str, Any]:
+    """Decode tok/s of replies that quote their prompt, without and with prompt-lookup drafts.
 
+    ``options`` draft nothing; the draft counters of ``scheduler`` then count this run's only.
+    """
     plain, drafted, same = [], [], True
-    without_drafts = Scheduler(loaded, prefix_cache=None)
-    drafting = Scheduler(loaded, prefix_cache=None)
+    counted = scheduler.drafted, scheduler.accepted
     for question in QUOTING:
-        prompt = _prompt(loaded.tokenizer, "", question)
-        without = without_drafts.submit(prompt, options).result()
-        with_drafts = drafting.submit(prompt, options.updated(draft_tokens=4)).result()
+        prompt = _prompt(scheduler.loaded.tokenizer, "", question)
+        without = scheduler.submit(prompt, options).result()
+        with_drafts = scheduler.submit(prompt, options.updated(draft_tokens=4)).result()
         plain.append(without.decode_tok_s)
         drafted.append(with_drafts.decode_tok_s)
         same = same and without.token_ids == with_drafts.token_ids
     return {
         "decode_tok_s_without": round(statistics.mean(plain), 1),
         "decode_tok_s_with": round(statistics.mean(drafted), 1),
-        "drafted": drafting.drafted,
-        "accepted": drafting.accepted,
+        "drafted": scheduler.drafted - counted[0],
+        "accepted": scheduler.accepted - counted[1],
         "same_tokens": same,
     }
 
@@ -211,7 +211,7 @@ def run_scheduler_variant(
         "greedy_tokens": greedy,
         "batched": batches,
         "prefix_cache": _prefix_ttft(loaded, prompt_tokens, repeats, options),
-        "prompt_lookup": _prompt_lookup(loaded, options),
+        "prompt_lookup": _prompt_lookup(scheduler, options),
         "weight_mb_per_token": round(per_token / 2**20, 1),
         "copy_bandwidth_gbs": bandwidth,
         "bandwidth_bound_tok_s": round(bandwidth * 1e9 / per_token, 1),

@@ -7,8 +7,8 @@ up to ``max_batch`` rows): each is prefilled alone, starting from the prefix cac
 prompt extends one already seen (while other rows decode, ``PREFILL_CHUNK`` prompt tokens per
 step, so a long prompt does not stall them), and joins the running batch left-padded. Every
 step feeds one token per row, so every live request advances once per step (no request
-starves), and a
-finished, cancelled or failed request leaves at the step boundary without disturbing the rest.
+starves), and a finished, cancelled or failed request leaves at the step boundary without
+disturbing the rest.
 A failure in one request's token choice fails that request only; a failing forward pass fails
 the requests in that batch and the scheduler carries on with later ones.
 """
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # Errors a forward pass or a token choice raises for a bad request or a failing device.
 STEP_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError, TypeError)
 
-# Prompt tokens fed per step while other rows decode (bot/llm/scheduler.py: _prefill_some).
+# Prompt tokens fed per step while other rows decode (see Scheduler._prefill_some).
 PREFILL_CHUNK = 128
 # Prompt lookup: the lengths of the sequence's tail looked up (longest first).
 LOOKUP_NGRAMS = (3, 2)
@@ -326,7 +326,7 @@ class Scheduler:
             return
         started, rows = time.perf_counter(), len(self._active)
         ids = torch.tensor([[r.pending] for r in self._active], device=self.loaded.device)
-        positions = batch.mask.sum(dim=1, keepdim=True)
+        positions = batch.positions()
         batch.extend_mask()
         try:
             if self.fast is not None:

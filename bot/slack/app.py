@@ -11,7 +11,8 @@ from __future__ import annotations
 import gc
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from slack_bolt import App
@@ -131,17 +132,23 @@ def _call_problems(name: str, call: Callable[[], object]) -> list[str]:
     return []
 
 
-def freeze_heap() -> None:
-    """Move every object alive now out of the garbage collector's full collections.
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Every object alive on entry stays out of the garbage collector's full collections.
 
     Once the bot is loaded, the process holds about half a million objects (the model, torch,
     transformers, Chroma); a full collection walks all of them and paused every thread for
     about 250 ms, acknowledgements included. What is loaded at start-up lives as long as the
-    process, so it is collected once here and then frozen (``gc.freeze``); later objects are
-    collected as usual. ``gc.unfreeze()`` gives them back once serving ends.
+    process, so it is collected once on entry and then frozen (``gc.freeze``); later objects
+    are collected as usual. On exit they are given back, so the interpreter's last collections
+    can free them (extensions report leaks otherwise).
     """
     gc.collect()
     gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def run_slack(
@@ -155,25 +162,29 @@ def run_slack(
             "or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode)"
         )
     app = create_app(settings, service, add_document=add_document)
-    freeze_heap()
     try:
-        if mode == "socket":
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            assert settings.slack_app_token is not None
-            log.info("Slack: Socket Mode")
-            SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
-        else:
-            from bot.slack.http import serve_forever
-
-            log.info("Slack: HTTP mode on %s:%s", settings.http_host, settings.http_port)
-            secret = settings.slack_signing_secret
-            serve_forever(
-                app,
-                settings.http_host,
-                settings.http_port,
-                signing_secret=secret.get_secret_value() if secret else None,
-            )
+        with frozen_heap():
+            _serve(app, settings, mode)
     finally:
         surface_of(app).close()
-        gc.unfreeze()  # the exit's collections may free them (extensions report leaks otherwise)
+
+
+def _serve(app: App, settings: Settings, mode: str) -> None:
+    """Serve ``app`` in ``mode`` until interrupted."""
+    if mode == "socket":
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        assert settings.slack_app_token is not None
+        log.info("Slack: Socket Mode")
+        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+    else:
+        from bot.slack.http import serve_forever
+
+        log.info("Slack: HTTP mode on %s:%s", settings.http_host, settings.http_port)
+        secret = settings.slack_signing_secret
+        serve_forever(
+            app,
+            settings.http_host,
+            settings.http_port,
+            signing_secret=secret.get_secret_value() if secret else None,
+        )

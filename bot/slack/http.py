@@ -386,14 +386,15 @@ class BackgroundServer:
         self.port = 0
 
     def _run(self) -> None:
-        loop = _new_loop()
+        # uvicorn's own choice of event loop (uvloop where installed), as ``serve_forever`` gets.
+        loop_factory = self._server.config.get_loop_factory()
         try:
-            loop.run_until_complete(self._serve())
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(self._serve())
         except BaseException as exc:  # reported to start()
             self._failure = exc
         finally:
             self._ready.set()
-            loop.close()
 
     async def _serve(self) -> None:
         task = asyncio.ensure_future(self._server.serve())
@@ -428,13 +429,3 @@ class BackgroundServer:
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(40)
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's event loop where installed (acknowledgements cost less CPU), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
