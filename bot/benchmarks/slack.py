@@ -228,11 +228,13 @@ def _fire(url: str, events: int, concurrency: int) -> tuple[list[float], dict[in
 def _model_decoding(loaded: Any) -> Iterator[dict[str, Any]]:
     """A long greedy reply decodes on ``loaded``'s scheduler while the block runs.
 
-    Yields a dict that gets ``decoded_tokens`` (tokens of the reply when it was stopped) and
-    ``busy_throughout`` (False when the reply ended on its own before the block did).
+    Yields a dict that gets ``decoded_tokens`` (tokens of the reply when it was stopped),
+    ``busy_throughout`` (False when the reply ended on its own before the block did) and
+    ``paused_ms`` (how long the reply's forward passes waited for requests being answered).
     """
     from bot.llm.decoding import DecodingOptions
     from bot.llm.scheduler import scheduler_for
+    from bot.priority import URGENT
 
     prompt = loaded.tokenizer("Travel expense policy, section by section. " * 8)["input_ids"]
     options = DecodingOptions(
@@ -242,6 +244,7 @@ def _model_decoding(loaded: Any) -> Iterator[dict[str, Any]]:
     pieces = iter(handle)
     next(pieces, None)  # the prompt is in and the reply is decoding
     figures: dict[str, Any] = {}
+    paused = URGENT.paused_seconds
     try:
         yield figures
     finally:
@@ -249,6 +252,7 @@ def _model_decoding(loaded: Any) -> Iterator[dict[str, Any]]:
         finished = handle.result()
         figures["decoded_tokens"] = finished.tokens
         figures["busy_throughout"] = finished.reason == "cancelled"
+        figures["paused_ms"] = round((URGENT.paused_seconds - paused) * 1000, 1)
 
 
 def run_slack_bench(

@@ -27,6 +27,7 @@ the model itself; ``tests/llm/test_fast_decode.py`` checks the two give the same
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -136,12 +137,19 @@ class FastDecoder:
             return None
 
     def step(
-        self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: SlabCache
+        self,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        mask: torch.Tensor,
+        cache: SlabCache,
+        checkpoint: Callable[[], None] | None = None,
     ) -> torch.Tensor:
         """Feed one token per row; returns next-token logits ``[rows, vocab]``.
 
         ``ids`` and ``positions`` are ``[rows, 1]``; ``mask`` is ``[rows, columns]`` with the
-        new token's column included (1 for real tokens, 0 for left padding).
+        new token's column included (1 for real tokens, 0 for left padding). ``checkpoint``
+        runs before every layer (the scheduler pauses there for urgent work, see
+        ``bot/priority.py``).
         """
         rows = ids.shape[0]
         x = F.embedding(ids[:, 0], self.embedding)  # [rows, hidden]: one token per row
@@ -156,6 +164,8 @@ class FastDecoder:
         width = (x.shape[-1],)
         slabs = cast("list[SlabLayer]", cache.layers)
         for layer, slab in zip(self.layers, slabs, strict=True):
+            if checkpoint is not None:
+                checkpoint()
             h = torch.rms_norm(x, width, layer.norm_in, eps)
             # Projections come out [rows, heads * dim]; with one token per row that is already
             # attention's [rows, heads, 1, dim] layout, so a view replaces the transposes.

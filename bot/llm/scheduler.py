@@ -22,11 +22,13 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 from bot.llm.decoding import DecodingOptions, StopFilter
 from bot.llm.fast_decode import FastDecoder
@@ -34,6 +36,7 @@ from bot.llm.kv_cache import BatchKV, SlabCache
 from bot.llm.loading import LoadedModel
 from bot.llm.prefix_cache import PrefixCache
 from bot.llm.sampling import TokenChooser
+from bot.priority import URGENT, Budget, Priority
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +154,13 @@ class Scheduler:
         max_batch: int = 8,
         prefix_cache: PrefixCache | None = None,
         fast: bool = True,
+        priority: Priority = URGENT,
     ) -> None:
         self.loaded = loaded
+        # Forward passes pause between layers while requests are answered (bot/priority.py).
+        self.priority = priority
+        self._budget: Budget | None = None
+        self._layers = _decoder_layers(loaded.model)
         # Decode steps skip transformers' per-module overhead where the architecture allows.
         self.fast = FastDecoder.build(loaded.model) if fast else None
         self.max_batch = max_batch
@@ -213,6 +221,36 @@ class Scheduler:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+
+    # ---- yielding to urgent work ---------------------------------------------------------------
+
+    @contextmanager
+    def _forward(self, hooked: bool = True) -> Iterator[None]:
+        """One forward pass's pause allowance, spent at checkpoints between its layers.
+
+        ``hooked``: the pass runs through transformers' modules, so a hook before each decoder
+        layer is the checkpoint (added for this pass only: the model may have other users).
+        """
+        self._budget = self.priority.budget()
+        hooks = (
+            [layer.register_forward_pre_hook(self._hook) for layer in self._layers]
+            if hooked
+            else []
+        )
+        try:
+            yield
+        finally:
+            self._budget = None
+            for hook in hooks:
+                hook.remove()
+
+    def _checkpoint(self) -> None:
+        budget = self._budget
+        if budget is not None:
+            budget.checkpoint()
+
+    def _hook(self, module: nn.Module, args: Any) -> None:
+        self._checkpoint()
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -290,14 +328,15 @@ class Scheduler:
         """
         device = self.loaded.device
         end = int(mask.shape[1])
-        out = self.loaded.model(
-            input_ids=torch.tensor([tokens], device=device),
-            attention_mask=mask,
-            position_ids=torch.arange(end - len(tokens), end, device=device)[None],
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=keep,
-        )
+        with self._forward():
+            out = self.loaded.model(
+                input_ids=torch.tensor([tokens], device=device),
+                attention_mask=mask,
+                position_ids=torch.arange(end - len(tokens), end, device=device)[None],
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=keep,
+            )
         logits: torch.Tensor = out.logits[0]
         return logits
 
@@ -330,15 +369,19 @@ class Scheduler:
         batch.extend_mask()
         try:
             if self.fast is not None:
-                logits = self.fast.step(ids, positions, batch.mask, batch.cache)
+                with self._forward(hooked=False):
+                    logits = self.fast.step(
+                        ids, positions, batch.mask, batch.cache, self._checkpoint
+                    )
             else:
-                logits = self.loaded.model(
-                    input_ids=ids,
-                    attention_mask=batch.mask,
-                    position_ids=positions,
-                    past_key_values=batch.cache,
-                    use_cache=True,
-                ).logits[:, -1, :]
+                with self._forward():
+                    logits = self.loaded.model(
+                        input_ids=ids,
+                        attention_mask=batch.mask,
+                        position_ids=positions,
+                        past_key_values=batch.cache,
+                        use_cache=True,
+                    ).logits[:, -1, :]
         except STEP_ERRORS as exc:
             for request in self._active:
                 self._fail(request, exc)
@@ -481,6 +524,16 @@ class Scheduler:
     def _fail(self, request: _Request, exc: BaseException) -> None:
         log.warning("generation request failed: %s: %s", type(exc).__name__, exc)
         request.out.put(exc)
+
+
+def _decoder_layers(model: nn.Module) -> list[nn.Module]:
+    """The model's decoder layers (its first ``layers`` module list), or none if it has none."""
+    if not isinstance(model, nn.Module):
+        return []
+    for name, module in model.named_modules():
+        if name.split(".")[-1] == "layers" and isinstance(module, nn.ModuleList):
+            return list(module)
+    return []
 
 
 # Schedulers whose decode thread runs; each is closed at interpreter exit.

@@ -43,6 +43,9 @@ from typing import Any
 import uvicorn
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from bot.priority import URGENT, Priority
 
 log = logging.getLogger(__name__)
 
@@ -248,12 +251,17 @@ class SlackASGI:
     """
 
     def __init__(
-        self, bolt_app: App, path: str = EVENTS_PATH, signing_secret: str | None = None
+        self,
+        bolt_app: App,
+        path: str = EVENTS_PATH,
+        signing_secret: str | None = None,
+        priority: Priority = URGENT,
     ) -> None:
         self.bolt_app = bolt_app
         self.path = path
         self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self.dispatcher = Dispatcher(bolt_app)
+        self.priority = priority
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -291,7 +299,7 @@ class SlackASGI:
             return _json(404, {"error": f"no such path: {path}"})
         if method != "POST":
             return _Answer(405, headers=[("allow", "POST")])
-        with self.dispatcher.answering():
+        with self.dispatcher.answering(), self.priority.work():
             raw = await _read_body(receive)
             if raw is None:
                 return _json(413, {"error": f"request body over {MAX_BODY} bytes"})
@@ -327,12 +335,31 @@ async def _read_body(receive: Any) -> bytes | None:
     return b"".join(parts)
 
 
+def _protocol(priority: Priority) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, noting each connection and request's bytes on ``priority``.
+
+    In a burst the event loop accepts and parses many connections before the first request
+    reaches the application; the model pauses from the first one (``bot/priority.py``).
+    """
+
+    class Protocol(HttpToolsProtocol):
+        def connection_made(self, transport: Any) -> None:
+            priority.touch()
+            super().connection_made(transport)
+
+        def data_received(self, data: bytes) -> None:
+            priority.touch()
+            super().data_received(data)
+
+    return Protocol
+
+
 def _server(app: SlackASGI, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        http="httptools",
+        http=_protocol(app.priority),
         loop="auto",  # uvloop where installed
         lifespan="on",
         access_log=False,
@@ -376,8 +403,9 @@ class BackgroundServer:
         host: str = "127.0.0.1",
         port: int = 0,
         signing_secret: str | None = None,
+        priority: Priority = URGENT,
     ) -> None:
-        self.app = SlackASGI(bolt_app, signing_secret=signing_secret)
+        self.app = SlackASGI(bolt_app, signing_secret=signing_secret, priority=priority)
         self._host = host
         self._server = _server(self.app, host, port, log_level="warning")
         self._thread = threading.Thread(target=self._run, daemon=True, name="slack-http")

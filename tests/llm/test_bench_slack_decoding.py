@@ -24,3 +24,4 @@ def test_a_burst_is_acknowledged_while_the_model_decodes(
     assert figures["model_decoding"] is True
     assert figures["model_busy_throughout"] is True  # the reply was stopped, it did not end
     assert figures["model_decoded_tokens"] > 0
+    assert figures["model_paused_ms"] >= 0  # how long it yielded to the acknowledgements

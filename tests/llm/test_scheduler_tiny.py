@@ -18,6 +18,7 @@ import torch
 from bot.llm.decoding import DecodingOptions
 from bot.llm.loading import LoadedModel
 from bot.llm.scheduler import Scheduler, lookup_draft
+from bot.priority import Priority
 from tests.llm.conftest import tiny_llama
 
 
@@ -160,3 +161,41 @@ def test_closing_cancels_what_is_left_and_stops_the_thread() -> None:
     assert not scheduler._thread.is_alive()
     with pytest.raises(RuntimeError, match="closed"):
         scheduler.submit([3, 4, 5], options)
+
+
+class Held:
+    """Urgent work held for as long as the test runs, on a fake clock only sleeps advance."""
+
+    def __init__(self, budget: float) -> None:
+        self.now = 0.0
+        self.priority = Priority(0.125, budget, clock=self.clock, sleep=self.sleep)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_forward_passes_pause_for_urgent_work_and_the_reply_is_unchanged(fast: bool) -> None:
+    loaded = tiny_loaded(1)
+    options = DecodingOptions(max_new_tokens=10, draft_tokens=0, stop_on_loop=0)
+    prompt = [3, 4, 5, 6]
+    quiet = Held(budget=0.25)
+    calm = Scheduler(loaded, fast=fast, priority=quiet.priority)
+    want = calm.submit(prompt, options).result()
+    assert quiet.priority.pauses == 0 and quiet.now == 0.0
+
+    held = Held(budget=0.25)
+    scheduler = Scheduler(loaded, fast=fast, priority=held.priority)
+    assert (scheduler.fast is not None) is fast
+    with held.priority.work():  # a request being answered throughout
+        got = scheduler.submit(prompt, options).result()
+    assert got.token_ids == want.token_ids
+    # The prefill and every decode step paused once each, for their whole allowance.
+    passes = 1 + scheduler.steps
+    assert held.priority.pauses == passes
+    assert held.now == 0.25 * passes
+    # The checkpoints of transformers' forward are hooks added for that pass only.
+    assert all(not layer._forward_pre_hooks for layer in loaded.model.model.layers)

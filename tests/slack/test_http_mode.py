@@ -12,13 +12,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
+from bot.priority import Priority
+from bot.slack.http import BackgroundServer
 from tests.fakes.slack_api import MockSlackApi
-from tests.slack.conftest import Rig, mention, sign
+from tests.slack.conftest import SECRET, Rig, mention, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,6 +147,51 @@ def test_bolt_answers_keep_their_content_type_and_length(rig: Rig) -> None:
         assert response.headers["Content-Type"].startswith("application/json")
         assert int(response.headers["Content-Length"]) == len(raw)
     assert "/rpa docs QUERY" in json.loads(raw)["text"]
+
+
+class Recording(Priority):
+    """The model's pause tracker, counting what the server marks on it (on a frozen clock)."""
+
+    def __init__(self) -> None:
+        super().__init__(clock=lambda: 50.0)
+        self.touched = 0
+        self.worked = 0
+
+    def touch(self) -> None:
+        self.touched += 1
+        super().touch()
+
+    @contextmanager
+    def work(self) -> Iterator[None]:
+        self.worked += 1
+        with super().work():
+            yield
+
+
+def test_answering_a_request_makes_the_model_pause(rig: Rig) -> None:
+    # bot/priority.py: the model pauses between layers while requests are answered.
+    urgent = Recording()
+    server = BackgroundServer(rig.app, signing_secret=SECRET, priority=urgent).start()
+    try:
+        assert not urgent.pressing()
+        body = _event_body()
+        request = urllib.request.Request(
+            f"{server.url}/slack/events",
+            data=body.encode(),
+            headers={"Content-Type": "application/json", **sign(body)},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        assert urgent.worked == 1  # the answer was urgent work
+        assert urgent.touched >= 2  # the connection, then the request's bytes, before that
+        assert urgent.pressing()  # the clock stands still: still within the linger
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as response:
+            assert response.status == 200
+        assert urgent.worked == 1  # not the Slack path: not urgent work
+    finally:
+        server.wait_idle()
+        server.stop()
 
 
 SERVE = """
