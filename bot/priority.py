@@ -7,13 +7,13 @@ the acknowledgement p99 rose from 40-48 ms to 56-58 ms while a reply decoded
 (``rpa-agent bench slack``). Slack retries an event it has not seen acknowledged within 3
 seconds; a reply a few milliseconds later is not noticed.
 
-So the HTTP server marks each request it answers with ``URGENT.work()`` (and each connection
-and request's bytes as they come in with ``URGENT.touch()``), and the model's
-forward passes call a ``Budget``'s ``checkpoint()`` between decoder layers (a layer takes
-1-2 ms here). While a request is being answered, or one was answered within ``linger``
-seconds (so that the gaps inside a burst do not restart the model for one layer), the
-checkpoint waits. A forward pass waits ``budget`` seconds at most in all, so a steady stream
-of requests slows decoding down but never stops it.
+So the HTTP server marks each request it answers with ``URGENT.work()``, and each connection
+and request's bytes as they come in with ``URGENT.touch()``; Socket Mode marks each envelope
+it handles. The model's forward passes call a ``Budget``'s ``checkpoint()`` between decoder
+layers (a layer takes 1-2 ms here). While a request is being answered, or one arrived or was
+answered within ``linger`` seconds (so that the gaps inside a burst do not restart the model
+for one layer), the checkpoint waits. A forward pass waits ``pause_budget`` seconds at most in
+all, so a steady stream of requests slows decoding down but never stops it.
 
 The checkpoint's cost when nothing is being answered is an integer test and a clock read.
 """
@@ -51,6 +51,7 @@ class Priority:
         self._last = float("-inf")  # when the last one ended
         self.paused_seconds = 0.0  # total time forward passes waited (for benchmarks)
         self.pauses = 0
+        self.works = 0  # pieces of urgent work begun
 
     @contextmanager
     def work(self) -> Iterator[None]:
@@ -61,6 +62,7 @@ class Priority:
         """
         with self._lock:
             self._urgent += 1
+            self.works += 1
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -21,12 +22,16 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.events import ConversationService
+from bot.priority import URGENT, Priority
 from bot.slack import actions, commands, events, forms
 from bot.slack.surface import AddDocument, Surface, log
 from bot.slack.worker import WorkQueue
 from memory.db import Database
 from memory.dedupe import DecisionCards, Dedupe, JoinedThreads
 from memory.errors import ConfigError
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 MANIFEST = Path(__file__).with_name("manifest.yaml")
 _SURFACES: weakref.WeakKeyDictionary[App, Surface] = weakref.WeakKeyDictionary()
@@ -151,6 +156,20 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
+def socket_mode_handler(
+    app: App, app_token: str, priority: Priority = URGENT, **options: Any
+) -> SocketModeHandler:
+    """bolt's Socket Mode handler; the model pauses while it handles a request (``bot/priority.py``)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    class Handler(SocketModeHandler):
+        def handle(self, client: Any, req: Any) -> None:
+            with priority.work():  # acknowledged (sent back over the socket) before it ends
+                super().handle(client, req)
+
+    return Handler(app, app_token, **options)
+
+
 def run_slack(
     settings: Settings, service: ConversationService, add_document: AddDocument | None = None
 ) -> None:
@@ -172,11 +191,9 @@ def run_slack(
 def _serve(app: App, settings: Settings, mode: str) -> None:
     """Serve ``app`` in ``mode`` until interrupted."""
     if mode == "socket":
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
         assert settings.slack_app_token is not None
         log.info("Slack: Socket Mode")
-        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        socket_mode_handler(app, settings.slack_app_token.get_secret_value()).start()
     else:
         from bot.slack.http import serve_forever
 

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 
 from bot.config import Settings
-from bot.slack.app import create_app, surface_of
+from bot.priority import Priority
+from bot.slack.app import create_app, socket_mode_handler, surface_of
 from tests.fakes.fake_service import FakeService
 from tests.fakes.slack_api import BOT_USER, MockSlackApi
 from tests.fakes.socket_mode import FakeSocketMode
@@ -56,7 +56,8 @@ def test_socket_mode_acks_answers_reconnects_and_ignores_a_replay(
     assert settings.slack_mode == "socket"
     service = FakeService()
     app = create_app(settings, service, client=WebClient(token=BOT_TOKEN, base_url=api.base_url))
-    handler = SocketModeHandler(app, APP_TOKEN, ping_interval=0.5)
+    urgent = Priority()
+    handler = socket_mode_handler(app, APP_TOKEN, urgent, ping_interval=0.5)
     handler.connect()
     try:
         socket_server.wait_connections(1)
@@ -66,6 +67,8 @@ def test_socket_mode_acks_answers_reconnects_and_ignores_a_replay(
         assert socket_server.wait_ack(first)["envelope_id"] == first
         reply = api.wait_for("chat.update")[0]
         assert reply.payload["text"] == "You said: hello over sockets"
+        # The model pauses while an envelope is handled (bot/priority.py).
+        assert urgent.works == 1
 
         socket_server.disconnect()  # Slack asks the client to move to a new connection
         socket_server.wait_connections(2)
