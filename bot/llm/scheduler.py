@@ -154,13 +154,14 @@ class Scheduler:
         max_batch: int = 8,
         prefix_cache: PrefixCache | None = None,
         fast: bool = True,
-        priority: Priority = URGENT,
+        priority: Priority | None = URGENT,
     ) -> None:
         self.loaded = loaded
-        # Forward passes pause between layers while requests are answered (bot/priority.py).
-        self.priority = priority
+        # On the CPU, forward passes pause between layers while requests are answered: they
+        # share the cores (bot/priority.py). A GPU's passes leave the cores to the server.
+        self.priority = priority if loaded.device == "cpu" else None
         self._budget: Budget | None = None
-        self._layers = _decoder_layers(loaded.model)
+        self._layers = _decoder_layers(loaded.model) if self.priority is not None else []
         # Decode steps skip transformers' per-module overhead where the architecture allows.
         self.fast = FastDecoder.build(loaded.model) if fast else None
         self.max_batch = max_batch
@@ -231,6 +232,9 @@ class Scheduler:
         ``hooked``: the pass runs through transformers' modules, so a hook before each decoder
         layer is the checkpoint (added for this pass only: the model may have other users).
         """
+        if self.priority is None:
+            yield
+            return
         self._budget = self.priority.budget()
         hooks = (
             [layer.register_forward_pre_hook(self._hook) for layer in self._layers]

@@ -199,3 +199,11 @@ def test_forward_passes_pause_for_urgent_work_and_the_reply_is_unchanged(fast: b
     assert held.now == 0.25 * passes
     # The checkpoints of transformers' forward are hooks added for that pass only.
     assert all(not layer._forward_pre_hooks for layer in loaded.model.model.layers)
+
+
+def test_only_cpu_forward_passes_pause() -> None:
+    # A GPU's forward passes leave the CPU cores to the server; they do not pause.
+    model = tiny_llama(vocab_size=24, seed=0, eos_token_id=0)
+    on_gpu = LoadedModel(model, Ids(), "cuda", "bfloat16", "tiny")  # type: ignore[arg-type]
+    assert Scheduler(on_gpu).priority is None
+    assert Scheduler(tiny_loaded(0)).priority is not None
