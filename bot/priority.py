@@ -78,9 +78,13 @@ class Priority:
         """
         self._last = self._clock()
 
+    def idle_for(self) -> float:
+        """Seconds since urgent work last ended or arrived; ``-inf`` while some runs."""
+        return float("-inf") if self._urgent > 0 else self._clock() - self._last
+
     def pressing(self) -> bool:
         """Whether urgent work runs now or ended less than ``linger`` seconds ago."""
-        return self._urgent > 0 or self._clock() - self._last < self.linger
+        return self.idle_for() < self.linger
 
     def wait(self, limit: float) -> float:
         """Wait while urgent work is pressing, ``limit`` seconds at most; returns the wait."""
@@ -90,8 +94,7 @@ class Priority:
         waited = 0.0
         while waited < limit and self.pressing():
             # While work runs, look again every ``linger``; after, once ``linger`` has passed.
-            quiet_in = self.linger - (self._clock() - self._last)
-            step = self.linger if self._urgent > 0 else quiet_in
+            step = min(self.linger, self.linger - self.idle_for())
             self._sleep(max(min(step, limit - waited), 0.0005))  # releases the GIL
             waited = self._clock() - start
         with self._lock:

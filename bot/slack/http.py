@@ -35,8 +35,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,9 +100,10 @@ class _Delivery:
 class Dispatcher:
     """Hands acknowledged events to bolt on one thread, after pending acknowledgements.
 
-    The event loop wraps the answering of each request in ``answering()`` and queues verified
-    events with ``put``; the thread takes the oldest event once nothing has been answered for
-    ``quiet`` seconds, or once it has waited ``patience`` seconds.
+    The event loop marks the answering of each request on ``priority`` (``work()``, as the
+    model's forward passes see it) and queues verified events with ``put``; the thread takes
+    the oldest event once nothing has been answered for ``quiet`` seconds, or once it has
+    waited ``patience`` seconds.
     """
 
     def __init__(
@@ -112,15 +112,15 @@ class Dispatcher:
         quiet: float = 0.01,
         patience: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
+        priority: Priority = URGENT,
     ) -> None:
         self.bolt_app = bolt_app
         self.quiet = quiet
         self.patience = patience
+        self.priority = priority
         self._clock = clock
         self._queue: deque[_Delivery] = deque()
         self._changed = threading.Condition()
-        self._answering = 0  # requests being answered right now
-        self._last_answer = float("-inf")  # when the last answer went out
         self._unfinished = 0  # queued or being handled
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -131,18 +131,6 @@ class Dispatcher:
                 return
             self._thread = threading.Thread(target=self._run, name="slack-dispatch", daemon=True)
         self._thread.start()
-
-    @contextmanager
-    def answering(self) -> Iterator[None]:
-        """Marks a request being answered: the dispatcher holds back meanwhile."""
-        with self._changed:
-            self._answering += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._answering -= 1
-                self._last_answer = self._clock()
 
     def put(self, body: str, query: str, headers: Headers) -> None:
         """Queue a verified event (before it is acknowledged); refused once closed."""
@@ -175,16 +163,14 @@ class Dispatcher:
         with self._changed:
             while True:
                 if self._queue:
-                    now = self._clock()
-                    waited = now - self._queue[0].queued_at
-                    since_answer = now - self._last_answer
-                    quiet = self._answering == 0 and since_answer >= self.quiet
-                    if quiet or waited >= self.patience or self._closed:
+                    waited = self._clock() - self._queue[0].queued_at
+                    idle = self.priority.idle_for()
+                    if idle >= self.quiet or waited >= self.patience or self._closed:
                         return self._queue.popleft()
                     # Answers do not wake this thread (a burst would wake it once per request,
                     # and each wake takes the GIL from the event loop): it looks again once
                     # the server may have gone quiet, or when the oldest event's patience ends.
-                    until_quiet = self.quiet - since_answer if self._answering == 0 else self.quiet
+                    until_quiet = min(self.quiet, self.quiet - idle)
                     self._changed.wait(max(min(self.patience - waited, until_quiet), MIN_POLL))
                 elif self._closed:
                     return None
@@ -260,7 +246,7 @@ class SlackASGI:
         self.bolt_app = bolt_app
         self.path = path
         self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
-        self.dispatcher = Dispatcher(bolt_app)
+        self.dispatcher = Dispatcher(bolt_app, priority=priority)
         self.priority = priority
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -299,7 +285,7 @@ class SlackASGI:
             return _json(404, {"error": f"no such path: {path}"})
         if method != "POST":
             return _Answer(405, headers=[("allow", "POST")])
-        with self.dispatcher.answering(), self.priority.work():
+        with self.priority.work():  # the dispatcher and the model hold back meanwhile
             raw = await _read_body(receive)
             if raw is None:
                 return _json(413, {"error": f"request body over {MAX_BODY} bytes"})

@@ -12,6 +12,7 @@ from typing import cast
 import pytest
 from slack_bolt import App, BoltRequest, BoltResponse
 
+from bot.priority import Priority
 from bot.slack.http import Dispatcher
 from tests.slack.conftest import Rig, mention, sign
 
@@ -60,8 +61,10 @@ class Clock:
         return self.now
 
 
-def dispatcher(bolt: FakeBolt, **kwargs: float | Clock) -> Dispatcher:
-    return Dispatcher(cast(App, bolt), **kwargs)  # type: ignore[arg-type]
+def dispatcher(bolt: FakeBolt, clock: Clock | None = None, **kwargs: float) -> Dispatcher:
+    """A dispatcher with a pause tracker of its own (answers are marked with ``d.priority``)."""
+    clock = clock or Clock()
+    return Dispatcher(cast(App, bolt), clock=clock, priority=Priority(clock=clock), **kwargs)
 
 
 def test_every_event_reaches_bolt_once_in_order_and_wait_idle_waits_for_them() -> None:
@@ -92,7 +95,7 @@ def test_events_wait_while_a_request_is_being_answered() -> None:
     clock, bolt = Clock(), FakeBolt()
     d = dispatcher(bolt, quiet=0.0, patience=10.0, clock=clock)
     d.start()
-    with d.answering():
+    with d.priority.work():
         d.put(body(1), "", HEADERS)
         assert clock.read_by_dispatcher.wait(10)  # it has looked at the event and held back
         assert bolt.bodies == []
@@ -106,7 +109,7 @@ def test_an_event_is_held_back_no_longer_than_its_patience() -> None:
     clock, bolt = Clock(), FakeBolt()
     d = dispatcher(bolt, quiet=0.0, patience=1.0, clock=clock)
     d.start()
-    with d.answering():
+    with d.priority.work():
         d.put(body(1), "", HEADERS)
         assert clock.read_by_dispatcher.wait(10)
         assert bolt.bodies == []

@@ -128,17 +128,22 @@ def test_an_oversized_body_is_refused_and_reaches_nothing(rig: Rig) -> None:
     assert rig.service.calls == []
 
 
+def _signed_post(url: str, body: str, content_type: str) -> urllib.request.Request:
+    """A signed POST of ``body`` to the Slack path of the server at ``url``."""
+    return urllib.request.Request(
+        f"{url}/slack/events",
+        data=body.encode(),
+        headers={"Content-Type": content_type, **sign(body)},
+        method="POST",
+    )
+
+
 def test_bolt_answers_keep_their_content_type_and_length(rig: Rig) -> None:
     form = urlencode(
         {"command": "/rpa", "text": "help", "user_id": "U1", "channel_id": "C1",
          "team_id": "T0001", "trigger_id": "t1", "response_url": "http://127.0.0.1:9/r"}
     )  # fmt: skip
-    request = urllib.request.Request(
-        f"{rig.server.url}/slack/events",
-        data=form.encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded", **sign(form)},
-        method="POST",
-    )
+    request = _signed_post(rig.server.url, form, "application/x-www-form-urlencoded")
     with urllib.request.urlopen(request, timeout=10) as response:
         raw = response.read()
         assert response.status == 200
@@ -165,13 +170,7 @@ def test_answering_a_request_makes_the_model_pause(rig: Rig) -> None:
     server = BackgroundServer(rig.app, signing_secret=SECRET, priority=urgent).start()
     try:
         assert not urgent.pressing()
-        body = _event_body()
-        request = urllib.request.Request(
-            f"{server.url}/slack/events",
-            data=body.encode(),
-            headers={"Content-Type": "application/json", **sign(body)},
-            method="POST",
-        )
+        request = _signed_post(server.url, _event_body(), "application/json")
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
         assert urgent.works == 1  # the answer was urgent work
