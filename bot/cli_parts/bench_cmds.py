@@ -106,7 +106,7 @@ def bench_all(
 
     bench_model(out=out, prompt_tokens=256, new_tokens=64, repeats=3, compare_dtypes=True)
     bench_retrieval(sizes=retrieval_sizes, queries=50)
-    bench_slack(events=200, concurrency=200, decoding=True, out=out)
+    bench_slack(events=200, concurrency=200, decoding=True, repeat=5, out=out)
     bench_e2e(out=out)
     lines = ["| benchmark | figure | value |", "|---|---|---|"]
     for path in sorted(out.glob("*.json")):
