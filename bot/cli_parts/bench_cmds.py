@@ -104,7 +104,9 @@ def bench_all(
     from bot.cli_parts.knowledge import bench_retrieval
     from bot.cli_parts.model import bench_model
 
-    bench_model(out=out, prompt_tokens=256, new_tokens=64, repeats=3, compare_dtypes=True)
+    bench_model(
+        out=out, prompt_tokens=256, new_tokens=64, repeats=3, compare_dtypes=True, serving=True
+    )
     bench_retrieval(sizes=retrieval_sizes, queries=50)
     bench_slack(events=200, concurrency=200, decoding=True, repeat=5, out=out)
     bench_e2e(out=out)
