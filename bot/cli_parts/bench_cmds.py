@@ -57,7 +57,7 @@ def bench_slack(
                 run_slack_bench(settings(), events=events, concurrency=level, decoding=model)
             )
     figures: dict[str, Any] = {"rounds": repeat}
-    for label, _, model in runs:
+    for label, level, model in runs:
         p99s = sorted(float(r["ack_ms_p99"]) for r in rounds[label])
         for name in ("ack_ms_p50", "ack_ms_p99", "first_update_ms_p50"):
             figures[f"{label}_{name}"] = round(median(float(r[name]) for r in rounds[label]), 2)
@@ -69,8 +69,7 @@ def bench_slack(
             figures[f"{label}_model_paused_ms"] = paused
             busy = f"; the model decoded {tokens:g} tokens meanwhile and paused {paused:g} ms"
         console.print(
-            f"{label:>14}: {events} events, {concurrency if label != 'steady' else min(10, concurrency)}"
-            f" in flight, median of {repeat}: ack p50 {figures[f'{label}_ack_ms_p50']} ms, p99 "
+            f"{label:>14}: {events} events, {level} in flight, median of {repeat}: ack p50 {figures[f'{label}_ack_ms_p50']} ms, p99 "
             f"{figures[f'{label}_ack_ms_p99']} ms (range {p99s[0]}-{p99s[-1]}); first update "
             f"p50 {figures[f'{label}_first_update_ms_p50']} ms{busy}"
         )
