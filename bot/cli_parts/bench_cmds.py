@@ -69,8 +69,9 @@ def bench_slack(
             figures[f"{label}_model_paused_ms"] = paused
             busy = f"; the model decoded {tokens:g} tokens meanwhile and paused {paused:g} ms"
         console.print(
-            f"{label:>14}: {events} events, {level} in flight, median of {repeat}: ack p50 {figures[f'{label}_ack_ms_p50']} ms, p99 "
-            f"{figures[f'{label}_ack_ms_p99']} ms (range {p99s[0]}-{p99s[-1]}); first update "
+            f"{label:>14}: {events} events, {level} in flight, median of {repeat}: "
+            f"ack p50 {figures[f'{label}_ack_ms_p50']} ms, p99 {figures[f'{label}_ack_ms_p99']} "
+            f"ms (range {p99s[0]}-{p99s[-1]}); first update "
             f"p50 {figures[f'{label}_first_update_ms_p50']} ms{busy}"
         )
     path = write_results(out, "slack", {"runs": rounds, **figures})
