@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.events import ApprovalRequest, Citation, Error, Final, Inbound
 from memory.approvals import ApprovalStore, PendingAction
 from memory.errors import ApprovalError, NotFound, ToolArgumentError, new_error_id
+
+if TYPE_CHECKING:
+    from tools.processes import ProcessEngine
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ class ActionRunner:
         *,
         roles_of: Callable[[str], list[str]],
         role_members: Callable[[str], list[str]],
-        engine: Any = None,
+        engine: ProcessEngine,
         remember: Remember | None = None,
     ) -> None:
         self.approvals = approvals
@@ -112,7 +115,7 @@ class ActionRunner:
             emit(Error(str(exc), new_error_id()))
             return
         conversation = f"{decided.channel}:{decided.thread}"
-        if decided.run_id and self.engine is not None:
+        if decided.run_id:
             emit(self._process_decision(decided))
             return
         if decided.status == "rejected":

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.approval_flow import ActionRunner
 from bot.events import Citation, Error, Final, Inbound
 from memory.errors import NotFound, RpaError, new_error_id
+
+if TYPE_CHECKING:
+    from tools.processes import ProcessEngine
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class CommandHandler:
         actions: ActionRunner,
         roles_of: Callable[[str], list[str]],
         forms: Callable[[], dict[str, Any]],
-        engine: Any = None,
+        engine: ProcessEngine,
         search: Callable[[str, int], Any] | None = None,
     ) -> None:
         self.registry = registry
@@ -99,15 +102,11 @@ class CommandHandler:
         emit(Final(f"{form.title}: {form.description}".strip(), data={"form": form}))
 
     def _cmd_processes(self, emit: Emit, inbound: Inbound, argument: str) -> None:
-        if self.engine is None:
-            raise RpaError("processes are not available")
         items = self.engine.definitions()
         lines = [f"- `{p.name}`: {p.title}" for p in items.values()]
         emit(Final("Processes:\n" + "\n".join(lines), data={"processes": sorted(items)}))
 
     def _cmd_run(self, emit: Emit, inbound: Inbound, argument: str) -> None:
-        if self.engine is None:
-            raise RpaError("processes are not available")
         name, _, raw = argument.partition(" ")
         definitions = self.engine.definitions()
         process = definitions.get(name)
@@ -123,7 +122,7 @@ class CommandHandler:
                 return
             self.submit_form(emit, inbound, f"process:{name}", values)
             return
-        form = self.forms().get(process.form) if getattr(process, "form", None) else None
+        form = self.forms().get(process.form) if process.form else None
         emit(
             Final(
                 f"{process.title}: {process.description}".strip(),
@@ -134,7 +133,7 @@ class CommandHandler:
     def _cmd_status(self, emit: Emit, inbound: Inbound, argument: str) -> None:
         if not argument:
             pending = self.actions.pending_for(inbound.user)
-            runs = self.engine.list_runs(requester=inbound.user, limit=5) if self.engine else []
+            runs = self.engine.list_runs(requester=inbound.user, limit=5)
             lines = [f"- {a.id}: {a.summary} (waiting)" for a in pending]
             lines += [f"- {r.id}: {r.process} ({r.status})" for r in runs]
             emit(Final("\n".join(lines) or "Nothing in progress for you."))
@@ -149,12 +148,11 @@ class CommandHandler:
                 )
             )
             return
-        if self.engine is not None:
-            try:
-                emit(Final(self.engine.describe_run(argument), data={"run": argument}))
-                return
-            except NotFound:
-                pass
+        try:
+            emit(Final(self.engine.describe_run(argument), data={"run": argument}))
+            return
+        except NotFound:
+            pass
         result = self.registry.call(
             "get_submission", {"submission_id": argument}, self._ctx(inbound)
         )
@@ -180,8 +178,6 @@ class CommandHandler:
         """A person filled in a form (or a process's form) themselves: that is their own act."""
         key = inbound.event_id or None
         if form.startswith("process:"):
-            if self.engine is None:
-                raise RpaError("processes are not available")
             name = form.removeprefix("process:")
             outcome = self.engine.start_from_surface(
                 name,

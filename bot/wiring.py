@@ -10,7 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.agent import Agent, open_checkpointer
 from bot.approval_flow import ActionRunner
@@ -19,6 +19,9 @@ from bot.config import Settings
 from bot.service import Service
 from memory.approvals import ApprovalStore
 from memory.db import Database
+
+if TYPE_CHECKING:
+    from tools.processes import ProcessEngine
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class App:
     knowledge: LazyKnowledge
     registry: Any
     approvals: ApprovalStore
-    engine: Any
+    engine: ProcessEngine
     actions: ActionRunner
     service: Service
 
@@ -83,8 +86,7 @@ def build_app(settings: Settings, *, chat_model: Any = None, with_model: bool = 
     actions = ActionRunner(
         approvals, registry, roles_of=roles.of, role_members=roles.who, engine=engine
     )
-    if engine is not None:
-        engine.attach_approvals(approvals)
+    engine.attach_approvals(approvals)
 
     def search(query: str, k: int) -> Any:
         from tools.docs import search_process_docs

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from memory.clock import now_iso
 from memory.db import Database
 from memory.errors import ApprovalError, NotFound
 
@@ -26,10 +27,6 @@ Status = Literal[
     "pending", "approved", "executing", "done", "failed", "rejected", "expired", "unknown"
 ]
 Decision = Literal["approve", "reject"]
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def canonical_json(value: Any) -> str:

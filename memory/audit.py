@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
+from memory.clock import now_iso
 from memory.db import Database
 
 AuditStatus = Literal["ok", "invalid", "denied", "error", "gated"]
 
 # A result is kept for the reader of the log, not as a copy of the data: cap its size.
 _MAX_TEXT = 4000
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _clip(text: str | None) -> str | None:

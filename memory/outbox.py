@@ -17,18 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from memory.clock import iso, now_iso
 from memory.db import Database
 from memory.errors import NotFound
 
 OutboxStatus = Literal["pending", "sending", "sent", "unknown", "failed"]
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def now_iso() -> str:
-    return iso(datetime.now(UTC))
 
 
 @dataclass(frozen=True)

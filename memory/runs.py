@@ -15,9 +15,9 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
+from memory.clock import now_iso
 from memory.db import Database
 from memory.errors import NotFound
 
@@ -26,10 +26,6 @@ StepStatus = Literal["started", "waiting", "done", "skipped", "failed"]
 
 # A run in one of these states will never move again.
 FINAL_STATUSES: frozenset[str] = frozenset({"done", "rejected", "cancelled", "failed"})
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _dumps(value: Any) -> str:
@@ -154,7 +150,7 @@ class RunStore:
                 number = self._next_number(conn, prefix, min_number)
                 reference = f"{prefix}-{number:0{digits}d}"
             run_id = f"R-{secrets.token_hex(4)}"
-            stamp = _now()
+            stamp = now_iso()
             conn.execute(
                 "INSERT INTO process_runs (id, process, reference, requester, channel, thread,"
                 " status, run_values, idempotency_key, created_at, updated_at)"
@@ -241,7 +237,7 @@ class RunStore:
     # ---- advancing -----------------------------------------------------------------------
     def step_started(self, run_id: str, step_id: str, position: int) -> StepRecord:
         """Record that a step is about to run (again); returns its record with the attempt count."""
-        stamp = _now()
+        stamp = now_iso()
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO process_run_steps (run_id, step_id, position, status, attempts, started_at)"
@@ -271,7 +267,7 @@ class RunStore:
 
         ``reference`` names the run in the same transaction (the form step's submission id).
         """
-        stamp = _now()
+        stamp = now_iso()
         with self.db.transaction() as conn:
             run = conn.execute(
                 "SELECT run_values FROM process_runs WHERE id = ?", (run_id,)
@@ -306,7 +302,7 @@ class RunStore:
             merged = {**json.loads(row["run_values"]), "reference": reference}
             conn.execute(
                 "UPDATE process_runs SET reference = ?, run_values = ?, updated_at = ? WHERE id = ?",
-                (reference, _dumps(merged), _now(), run_id),
+                (reference, _dumps(merged), now_iso(), run_id),
             )
 
     def set_status(
@@ -319,7 +315,7 @@ class RunStore:
     ) -> bool:
         """Move a run to ``status``; with ``only_from`` only from those states (False otherwise)."""
         sql = "UPDATE process_runs SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?"
-        params: list[Any] = [status, error, _now(), run_id]
+        params: list[Any] = [status, error, now_iso(), run_id]
         if only_from is not None:
             sql += f" AND status IN ({','.join('?' * len(only_from))})"
             params += list(only_from)
@@ -337,7 +333,7 @@ class RunStore:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO process_run_notices (run_id, step_id, message, at)"
                 " VALUES (?, ?, ?, ?)",
-                (run_id, step_id, message, _now()),
+                (run_id, step_id, message, now_iso()),
             )
         return cur.rowcount == 1
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bot.config import DEFAULT_WORKSPACE, Settings
+
+if TYPE_CHECKING:
+    from bot.llm.engine.model import LoadedModel
 
 # Nothing in the suite may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,6 +59,22 @@ def models_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Real-model tests anywhere in the suite share it, so the embedded model is converted once.
     """
     return tmp_path_factory.mktemp("model-data")
+
+
+@pytest.fixture(scope="session")
+def model_settings(models_data_dir: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=models_data_dir, model_device="cpu")  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="module")
+def loaded_model(model_settings: Settings) -> Iterator[LoadedModel]:
+    """The embedded model on CPU in the automatic dtype, loaded once per module."""
+    # Module fixtures run before the per-test guard, so allow loads explicitly here.
+    with pytest.MonkeyPatch.context() as patch:
+        from bot.llm import loading
+
+        patch.setattr(loading, "ALLOW_MODEL_LOADS", True)
+        yield loading.load_model(model_settings)
 
 
 @pytest.fixture

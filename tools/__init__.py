@@ -8,15 +8,17 @@ the slash commands and ``rpa-agent tool run`` all use what it returns. Nothing h
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
 from memory.db import Database
 from memory.drafts import DraftStore
+from memory.runs import RunStore
 from memory.submissions import SubmissionStore
+from tools.docs import make_docs_tools
 from tools.email import EmailTemplates, Outbox, SmtpConfig, make_email_tools
 from tools.forms import load_forms, make_form_tools
+from tools.processes import ProcessEngine, make_process_tools
 from tools.registry import ToolContext, ToolOutput, ToolPolicy, ToolRegistry, ToolResult, ToolSpec
 from tools.sheets import Sheets, make_sheet_tools
 
@@ -92,7 +94,7 @@ class Toolset(NamedTuple):
     """What ``build_tools`` returns; unpacks as ``registry, engine``."""
 
     registry: ToolRegistry
-    engine: Any  # tools.processes.ProcessEngine, or None when that package is absent
+    engine: ProcessEngine
 
 
 def build_tools(settings: ToolSettings, db: Database, knowledge: Any = None) -> Toolset:
@@ -101,42 +103,14 @@ def build_tools(settings: ToolSettings, db: Database, knowledge: Any = None) -> 
     forms = load_forms(workspace)
     specs: list[ToolSpec] = []
     if knowledge is not None:
-        specs += _docs_tools(knowledge)
+        specs += make_docs_tools(knowledge)
     specs += make_form_tools(forms, SubmissionStore(db))
     specs += make_sheet_tools(Sheets(workspace))
     specs += make_email_tools(
         build_outbox(settings, db), EmailTemplates(workspace / "templates"), DraftStore(db)
     )
-    engine, process_specs = _process_tools(db, workspace, forms)
-    specs += process_specs
+    engine = ProcessEngine(RunStore(db), workspace, forms=forms)
+    specs += make_process_tools(engine)
     registry = ToolRegistry(specs, db, ToolPolicy(settings.tool_policy, settings.roles))
-    if engine is not None:
-        engine.attach(registry)  # the engine runs its steps through this same registry
+    engine.attach(registry)  # the engine runs its steps through this same registry
     return Toolset(registry, engine)
-
-
-def _process_tools(
-    db: Database, workspace: Path, forms: dict[str, Any]
-) -> tuple[Any, list[ToolSpec]]:
-    """The process engine and its tools (``tools.processes``), when that package is present."""
-    try:
-        processes = importlib.import_module("tools.processes")
-        runs = importlib.import_module("memory.runs")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("tools.processes", "memory.runs"):
-            raise
-        return None, []
-    engine = processes.ProcessEngine(runs.RunStore(db), workspace, forms=forms)
-    return engine, list(processes.make_process_tools(engine))
-
-
-def _docs_tools(knowledge: Any) -> list[ToolSpec]:
-    """``tools.docs.make_docs_tools(kb)`` when that module provides it."""
-    try:
-        docs = importlib.import_module("tools.docs")
-    except ModuleNotFoundError as exc:
-        if exc.name != "tools.docs":
-            raise
-        return []
-    make = getattr(docs, "make_docs_tools", None)
-    return list(make(knowledge)) if make else []

@@ -3,7 +3,7 @@
 It renders messages with the tokenizer's chat template (``bot/llm/rendering.py``), decodes with
 the configured strategy (``bot/llm/decoding.py``; every option can be overridden per call:
 ``model.invoke(msgs, decoding="sample", temperature=0.3)``) through the model's shared
-continuous-batching scheduler (``bot/llm/scheduler.py``), so concurrent conversations decode in
+continuous-batching scheduler (``bot/llm/engine/scheduler.py``), so concurrent conversations decode in
 one batch and reuse cached prompt prefixes, streams token pieces as they are generated, and supports ``bind_tools`` with grammar-constrained tool calls
 (``bot/llm/tool_calls.py``).
 
@@ -30,8 +30,9 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from bot.config import Settings
 from bot.llm import decoding
-from bot.llm.decoding import DecodingOptions
-from bot.llm.loading import LoadedModel, load_model
+from bot.llm.engine.model import LoadedModel
+from bot.llm.engine.options import DecodingOptions
+from bot.llm.loading import load_model
 from bot.llm.rendering import CALL_OPEN, ToolBinding, render_chat
 from bot.llm.tool_calls import GrammarCache, binding_from, parse_reply
 from bot.llm.tool_calls import bind_tools as _bind_tools

@@ -15,11 +15,12 @@ import importlib.metadata
 import logging
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
+from bot.llm.engine.model import LoadedModel
 from memory.errors import ModelNotAvailable
 
 if TYPE_CHECKING:
@@ -39,14 +40,14 @@ INSTALL_HINT = (
     "(or run `make run`, which installs it)"
 )
 
-# CPU precision, measured on this project's machine kind (2 cores, AVX2, shared; bot/llm/bench.py,
+# CPU precision, measured on this project's machine kind (2 cores, AVX2, shared; bot/bench/model.py,
 # `rpa-agent bench model --compare-dtypes`, embedded model, greedy, batch 1):
 #   decode, 64 tokens, quiet machine: float32 16.5 tok/s, bfloat16 19.0, dynamic int8 32.2.
 #   prefill, 256-token prompt (machine busy, compare ratios): float32 137.6 tok/s, bfloat16
 #   19.3 (bf16 matrix-matrix work is slow on this CPU).
 #   greedy tokens equal to float32 (4 fixed prompts, 64 tokens): bfloat16 59/24/7/10 (fluent
 #   but different), dynamic int8 7/0/0/5 with degenerate repetition.
-# Weight-only int8 (bot/llm/quantize.py) keeps activations float but its AVX2 kernel is
+# Weight-only int8 (bot/llm/engine/quantize.py) keeps activations float but its AVX2 kernel is
 # compute-bound (~3.8 GB/s of weights per core) and its bf16-rounded activations drift from
 # fp32 after a few dozen tokens. fp16 weights through fbgemm's fp16 GEMM read half of fp32's
 # bytes, run at memory speed, prefill as fast as fp32, and gave fp32's greedy tokens exactly
@@ -63,23 +64,6 @@ class ResolvedModel:
     source: str  # a directory path or a hub id
     gguf_file: str | None = None  # file name inside ``source`` when the weights are GGUF
     label: str = ""  # short name for logs and benchmarks
-
-
-@dataclass
-class LoadedModel:
-    """A model ready to generate, with its tokenizer and where it runs."""
-
-    model: Any  # transformers PreTrainedModel
-    tokenizer: Any  # transformers PreTrainedTokenizerBase
-    device: str
-    dtype: str  # "float32" | "bfloat16" | "float16" | "int8"
-    label: str
-    # One forward pass at a time per loaded model: the batching scheduler holds it per step,
-    # a beam-search generate() for its whole run.
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    # The continuous-batching scheduler that owns decoding (bot/llm/scheduler.py), made on
-    # first use so that every conversation sharing this model shares its batch.
-    scheduler: Any = field(default=None, repr=False)
 
 
 _CACHE: dict[tuple[str, str, str, str], LoadedModel] = {}
@@ -157,6 +141,17 @@ def pick_device(requested: str) -> str:
     return requested
 
 
+def describe_device() -> str:
+    """The accelerator this process would use, in words (for ``doctor``)."""
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA available)"
+    return "cpu (CUDA not available)"
+
+
 def pick_dtype(requested: str, device: str) -> str:
     """``auto``: bf16 on CUDA, the measured fastest correct dtype on CPU (``CPU_AUTO_DTYPE``)."""
     if requested != "auto":
@@ -169,7 +164,7 @@ def pick_dtype(requested: str, device: str) -> str:
         return "bfloat16"
     if device == "mps":
         return "float16"
-    from bot.llm.quantize import fp16_available
+    from bot.llm.engine.quantize import fp16_available
 
     return CPU_AUTO_DTYPE if fp16_available() else CPU_FALLBACK_DTYPE
 
@@ -177,7 +172,7 @@ def pick_dtype(requested: str, device: str) -> str:
 def torch_dtype(name: str) -> torch.dtype:
     import torch
 
-    # int8 is weight-only quantization (bot/llm/quantize.py) applied after an fp32 load.
+    # int8 is weight-only quantization (bot/llm/engine/quantize.py) applied after an fp32 load.
     return {
         "float32": torch.float32,
         "int8": torch.float32,
@@ -262,7 +257,7 @@ def load_weights(directory: Path, device: str, dtype: str, adapter: Path | None 
     if adapter is not None:
         model = _merge_adapter(model, adapter)
     if weight_only:
-        from bot.llm import quantize
+        from bot.llm.engine import quantize
 
         if dtype == "float16":
             model = quantize.store_fp16_weights(model)

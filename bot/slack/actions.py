@@ -31,8 +31,8 @@ from bot.slack.blocks import (
 from bot.slack.replies import failure_text, safe_collect
 from bot.slack.surface import Surface, log
 from bot.slack.views import EDIT_CALLBACK, edit_modal, read_edited_arguments
-from memory.dedupe import DecisionCard
 from memory.errors import new_error_id
+from memory.slack_state import DecisionCard
 
 Decision = Literal["approve", "reject"]
 

@@ -27,8 +27,9 @@ from bot.slack import actions, commands, events, forms
 from bot.slack.surface import AddDocument, Surface, log
 from bot.slack.worker import WorkQueue
 from memory.db import Database
-from memory.dedupe import DecisionCards, Dedupe, JoinedThreads
+from memory.dedupe import Dedupe
 from memory.errors import ConfigError
+from memory.slack_state import DecisionCards, JoinedThreads
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode import SocketModeHandler

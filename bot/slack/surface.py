@@ -17,7 +17,8 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.events import ConversationService
 from bot.slack.worker import WorkQueue
-from memory.dedupe import DecisionCards, Dedupe, JoinedThreads
+from memory.dedupe import Dedupe
+from memory.slack_state import DecisionCards, JoinedThreads
 
 AddDocument = Callable[[Path, str], str]
 log = logging.getLogger("bot.slack")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli_parts.ops import _preload
+from bot.cli.ops import _preload
 from bot.config import Settings
 from bot.wiring import build_app
 from memory.errors import ModelNotAvailable

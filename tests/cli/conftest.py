@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import bot.cli
+import bot.cli.common
 from bot.cli import get_app
 
 
@@ -16,7 +16,7 @@ def cli(workspace: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Cli
     monkeypatch.setenv("RPA_WORKSPACE", str(workspace))
     monkeypatch.setenv("RPA_DATA_DIR", str(data_dir))
     monkeypatch.setenv("RPA_TERMINAL_USER", "U0CLI")
-    monkeypatch.setattr(bot.cli, "_settings", None)  # read this test's environment
+    monkeypatch.setattr(bot.cli.common, "_settings", None)  # read this test's environment
     return CliRunner()
 
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-import bot.cli
+import bot.cli.common
 from bot.config import DEFAULT_WORKSPACE, Settings
 
 runner = CliRunner()
@@ -24,7 +24,7 @@ def cli_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture
 def invoke(cli_settings: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(bot.cli, "_settings", cli_settings)
+    monkeypatch.setattr(bot.cli.common, "_settings", cli_settings)
     app = bot.cli.get_app()
 
     def run(*args: str) -> tuple[int, str]:

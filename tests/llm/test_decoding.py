@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config import Settings
-from bot.llm.decoding import DecodingOptions, StopFilter, cut_at_stop
+from bot.llm.engine.options import DecodingOptions, StopFilter, cut_at_stop
 
 
 def test_options_come_from_settings_and_calls_override_them(settings: Settings) -> None:

@@ -39,9 +39,9 @@ def test_cuda_model_generates_streams_and_calls_tools(models_data_dir: Path) -> 
 
 
 def test_cuda_scheduler_batches_and_reports_the_bandwidth_bound(models_data_dir: Path) -> None:
-    from bot.llm.bench_batch import bytes_per_token, copy_bandwidth_gbs
-    from bot.llm.decoding import DecodingOptions
-    from bot.llm.scheduler import Scheduler
+    from bot.bench.batching import bytes_per_token, copy_bandwidth_gbs
+    from bot.llm.engine.options import DecodingOptions
+    from bot.llm.engine.scheduler import Scheduler
 
     settings = Settings(_env_file=None, data_dir=models_data_dir, model_device="cuda")  # type: ignore[call-arg]
     loaded = loading.load_model(settings)

@@ -55,7 +55,7 @@ def test_local_directory_is_used_as_is(tmp_path: Path) -> None:
 
 
 def test_cpu_falls_back_to_float32_without_fbgemm(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.llm import quantize
+    from bot.llm.engine import quantize
 
     monkeypatch.setattr(quantize, "fp16_available", lambda: False)
     assert loading.pick_dtype("auto", "cpu") == loading.CPU_FALLBACK_DTYPE == "float32"

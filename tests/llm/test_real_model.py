@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from bot.config import Settings
 from bot.llm import loading
 from bot.llm.chat_model import LocalChatModel
-from bot.llm.decoding import DecodingOptions
-from bot.llm.loading import LoadedModel
+from bot.llm.engine.model import LoadedModel
+from bot.llm.engine.options import DecodingOptions
 
 pytestmark = pytest.mark.real_model
 

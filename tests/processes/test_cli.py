@@ -10,8 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import bot.cli
-from bot.cli_parts import process_cmds
+import bot.cli.common
+from bot.cli import process_cmds
 from tests.processes.test_engine import expense
 
 runner = CliRunner()
@@ -22,11 +22,11 @@ def cli(workspace: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("RPA_WORKSPACE", str(workspace))
     monkeypatch.setenv("RPA_DATA_DIR", str(data_dir))
     monkeypatch.setenv("RPA_ROLES", json.dumps({"admin": ["U_ADMIN"], "manager": ["U_MGR"]}))
-    monkeypatch.setattr(bot.cli, "_settings", None)
+    monkeypatch.setattr(bot.cli.common, "_settings", None)
     app = typer.Typer()
     process_cmds.register(app)
     yield app
-    monkeypatch.setattr(bot.cli, "_settings", None)
+    monkeypatch.setattr(bot.cli.common, "_settings", None)
 
 
 def test_list_shows_the_demo_processes(cli: typer.Typer) -> None:

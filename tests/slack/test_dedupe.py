@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from memory.db import Database
-from memory.dedupe import DecisionCards, Dedupe, JoinedThreads
+from memory.dedupe import Dedupe
+from memory.slack_state import DecisionCards, JoinedThreads
 
 
 def test_a_key_is_claimed_once_even_after_a_restart(tmp_path: Path) -> None:

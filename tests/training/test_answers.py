@@ -9,6 +9,7 @@ import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
 from bot.config import Settings
+from bot.evals.agent import AgentEvaluator
 from bot.training.answers import (
     MAX_ANSWER_CHARS,
     TEMPLATES,
@@ -19,7 +20,6 @@ from bot.training.answers import (
 )
 from bot.training.context import open_registry, workspace_catalogue, workspace_context
 from bot.training.data import DataOptions, example_messages, generate_dataset
-from bot.training.eval_agent import AgentEvaluator
 from memory.knowledge import KnowledgeBase
 from tests.fakes.chat_model import ScriptedChatModel
 from tools.docs import QUESTION_PASSAGES

@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 
 from bot.config import Settings
-from bot.llm.train import TrainConfig, train_adapter
 from bot.training.context import open_registry, workspace_catalogue, workspace_context
 from bot.training.data import DataOptions, generate_dataset, write_dataset
+from bot.training.train import TrainConfig, train_adapter
 
 
 @pytest.mark.real_model

@@ -1,1 +1,0 @@
-"""Benchmarks that ``rpa-agent bench`` runs; each prints figures and writes JSON + Markdown."""
