@@ -27,7 +27,7 @@ DTYPE_PROMPTS = (
 
 CONCURRENCY = (1, 2, 4, 8)
 SYSTEM = (
-    "You are the operations assistant of Acme. Use the tools to file expenses, submit forms "
+    "You are the operations assistant of the company. Use the tools to file expenses, submit forms "
     "and answer questions from the process documents. "
 )
 
@@ -66,14 +66,14 @@ def copy_bandwidth_gbs(device: str, megabytes: int = 256) -> float:
     return round(2 * src.numel() * 4 / min(timings) / 1e9, 1)
 
 
-def _prompt(tokenizer: Any, system: str, question: str) -> list[int]:
+def chat_prompt(tokenizer: Any, system: str, question: str) -> list[int]:
     chat = [{"role": "system", "content": system}] if system else []
     chat.append({"role": "user", "content": question})
     encoded = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)
     return list(encoded["input_ids"])
 
 
-def _concurrent(scheduler: Any, prompts: list[list[int]], options: Any) -> dict[str, Any]:
+def run_concurrently(scheduler: Any, prompts: list[list[int]], options: Any) -> dict[str, Any]:
     scheduler.step_counts.clear()
     scheduler.step_seconds.clear()
     start = time.perf_counter()
@@ -111,7 +111,7 @@ def _prefix_ttft(loaded: Any, filler_tokens: int, repeats: int, options: Any) ->
     questions = [
         f"Question {i}: how do I file taxi receipt number {i}?" for i in range(repeats + 1)
     ]
-    prompts = [_prompt(loaded.tokenizer, system, q) for q in questions]
+    prompts = [chat_prompt(loaded.tokenizer, system, q) for q in questions]
     cold = Scheduler(loaded, prefix_cache=None)
     warm = Scheduler(loaded, prefix_cache=PrefixCache(8192))
     _ttft(warm, prompts[0], options)  # the first turn pays for the shared prefix once
@@ -141,7 +141,7 @@ def _prompt_lookup(scheduler: Any, options: Any) -> dict[str, Any]:
     plain, drafted, same = [], [], True
     counted = scheduler.drafted, scheduler.accepted
     for question in QUOTING:
-        prompt = _prompt(scheduler.loaded.tokenizer, "", question)
+        prompt = chat_prompt(scheduler.loaded.tokenizer, "", question)
         without = scheduler.submit(prompt, options).result()
         with_drafts = scheduler.submit(prompt, options.updated(draft_tokens=4)).result()
         plain.append(without.decode_tok_s)
@@ -187,21 +187,25 @@ def run_scheduler_variant(
         decoding="greedy", repetition_penalty=1.0, max_new_tokens=new_tokens, draft_tokens=0
     )
     scheduler = Scheduler(loaded, max_batch=max(CONCURRENCY), prefix_cache=None, fast=fast)
-    long_prompt = _prompt(tokenizer, SYSTEM * (prompt_tokens // 30 + 1), "Summarize the policy.")
+    long_prompt = chat_prompt(
+        tokenizer, SYSTEM * (prompt_tokens // 30 + 1), "Summarize the policy."
+    )
     long_prompt = long_prompt[-prompt_tokens:]
     _ttft(scheduler, long_prompt, options)  # warm-up
     ttft = statistics.median(_ttft(scheduler, long_prompt, options) for _ in range(repeats))
     singles = [scheduler.submit(long_prompt, options).result() for _ in range(repeats)]
     # Same prompts and length as the fp32 baseline's greedy tokens (bench.py: _greedy_tokens).
     greedy = [
-        scheduler.submit(_prompt(tokenizer, "", t), options.updated(max_new_tokens=48))
+        scheduler.submit(chat_prompt(tokenizer, "", t), options.updated(max_new_tokens=48))
         .result()
         .token_ids
         for t in DTYPE_PROMPTS
     ]
     questions = [f"Write a short note to colleague {i} about the March report." for i in range(8)]
     batches = [
-        _concurrent(scheduler, [_prompt(tokenizer, SYSTEM, q) for q in questions[:n]], options)
+        run_concurrently(
+            scheduler, [chat_prompt(tokenizer, SYSTEM, q) for q in questions[:n]], options
+        )
         for n in CONCURRENCY
     ]
     per_token = bytes_per_token(model)

@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
     from bot.cli.common import bench_app
 
     bench_app.command("model")(bench_model)
+    bench_app.command("engine")(bench_engine)
     bench_app.command("retrieval")(bench_retrieval)
     bench_app.command("slack")(bench_slack)
     bench_app.command("e2e")(bench_e2e)
@@ -70,6 +71,30 @@ def bench_model(
     json_path, md_path = write_report(report, out)
     console.print(Markdown(markdown(report)))
     console.print(f"Wrote {json_path} and {md_path}")
+
+
+def bench_engine(
+    out: Out = RESULTS,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="Alternating rounds of every variant (medians and ranges).")
+    ] = 5,
+    new_tokens: Annotated[int, typer.Option(min=8, help="Tokens decoded per request.")] = 64,
+) -> None:
+    """Each engine part against its absence, in alternating rounds: lean step, fp16, int8, pauses, drafts."""
+    from rich.markdown import Markdown
+    from rich.progress import Progress
+
+    from bot.bench.engine import markdown, run_engine_ab
+    from bot.bench.report import write_results
+    from bot.cli.common import settings
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("rounds", total=rounds)
+        report = run_engine_ab(
+            settings(), rounds, new_tokens, lambda done, total: bar.update(task, completed=done)
+        )
+    console.print(Markdown(markdown(report)))
+    console.print(f"Wrote {write_results(out, 'engine', report)}")
 
 
 def bench_retrieval(
