@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from langchain.agents import create_agent
@@ -109,16 +110,38 @@ def open_checkpointer(path: str) -> SqliteSaver:
     return saver
 
 
-COMPANY = "Acme Industrial Supplies"
+@dataclass(frozen=True)
+class Persona:
+    """Whose assistant the agent is: the company and what people come to it for."""
+
+    company: str  # the company's name (workspace.yaml)
+    topics: tuple[str, ...]  # the processes and forms people use it for, by title
+    currency: str = "EUR"
+
+    @classmethod
+    def of(cls, workspace: Path) -> Persona:
+        """The persona of the company whose workspace this is."""
+        from tools.forms import load_forms
+        from tools.process_defs import load_processes
+        from tools.workspace import load_profile
+
+        company = load_profile(workspace).company
+        processes = load_processes(workspace)
+        wrapped = {p.form for p in processes.values() if p.form}
+        titles = [p.title for p in processes.values()]
+        titles += [f.title for name, f in load_forms(workspace).items() if name not in wrapped]
+        return cls(company.name, tuple(titles), company.currency)
 
 
 def render_system_prompt(
-    company: str, user: str, roles: list[str] | tuple[str, ...], today: date | None = None
+    persona: Persona, user: str, roles: list[str] | tuple[str, ...], today: date | None = None
 ) -> str:
     """``prompts/system.md`` for one person on one day: the agent and training both use this."""
     return render_prompt(
         "system.md",
-        company=company,
+        company=persona.company,
+        topics=", ".join(t[:1].lower() + t[1:] for t in persona.topics),
+        currency=persona.currency,
         today=(today or date.today()).isoformat(),
         user=user,
         roles=", ".join(roles),
@@ -146,7 +169,7 @@ class Agent:
         model: BaseChatModel,
         checkpointer: SqliteSaver,
         *,
-        company: str = COMPANY,
+        persona: Persona,
         context_window: int = 8192,
         max_model_calls: int = 6,
         max_tool_rounds: int = 3,
@@ -154,13 +177,13 @@ class Agent:
         self.max_tool_rounds = max_tool_rounds
         self.model = model
         self.checkpointer = checkpointer
-        self.company = company
+        self.persona = persona
         self.context_window = context_window
         self.max_model_calls = max_model_calls
 
     def system_prompt(self, user: str, roles: list[str]) -> str:
         """The system prompt for one turn (the model runtime adds the bound tools' schemas)."""
-        return render_system_prompt(self.company, user, roles)
+        return render_system_prompt(self.persona, user, roles)
 
     def graph(self, tools: list[Any], system_prompt: str) -> Any:
         budget = self.context_window - _RESERVED_TOKENS - len(system_prompt) // 3

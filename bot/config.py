@@ -112,10 +112,14 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None)
     smtp_password: SecretStr | None = Field(None)
     smtp_timeout: float = Field(20.0, gt=0)
-    mail_from: str = Field("rpa-bot@acme.example", description="From address of outgoing mail.")
+    mail_from: str | None = Field(
+        None,
+        description="From address of outgoing mail; unset: rpa-bot@ the workspace's first mail domain.",
+    )
     email_allowed_domains: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["acme.example"],
-        description="Comma-separated recipient domains mail may go to.",
+        default_factory=list,
+        description="Comma-separated recipient domains mail may go to; unset: the workspace's "
+        "mail domains (workspace.yaml).",
     )
 
     # ---- policy and approvals -----------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.agent import Agent, open_checkpointer
+from bot.agent import Agent, Persona, open_checkpointer
 from bot.approval_flow import ActionRunner
 from bot.commands import CommandHandler
 from bot.config import Settings
@@ -111,6 +111,7 @@ def build_app(settings: Settings, *, chat_model: Any = None, with_model: bool = 
         return Agent(
             model,
             open_checkpointer(str(settings.state_db)),
+            persona=Persona.of(settings.workspace),
             context_window=settings.context_window,
         )
 

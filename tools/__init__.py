@@ -21,6 +21,7 @@ from tools.forms import load_forms, make_form_tools
 from tools.processes import ProcessEngine, make_process_tools
 from tools.registry import ToolContext, ToolOutput, ToolPolicy, ToolRegistry, ToolResult, ToolSpec
 from tools.sheets import Sheets, make_sheet_tools
+from tools.workspace import load_profile
 
 __all__ = [
     "ToolContext",
@@ -59,7 +60,7 @@ class ToolSettings(Protocol):
     @property
     def smtp_timeout(self) -> float: ...
     @property
-    def mail_from(self) -> str: ...
+    def mail_from(self) -> str | None: ...
     @property
     def email_allowed_domains(self) -> list[str]: ...
     @property
@@ -69,7 +70,11 @@ class ToolSettings(Protocol):
 
 
 def build_outbox(settings: ToolSettings, db: Database) -> Outbox:
-    """The outbox as configured: SMTP when ``smtp_host`` is set, else .eml files."""
+    """The outbox as configured: SMTP when ``smtp_host`` is set, else .eml files.
+
+    Sender and allowed domains default to the workspace's own (``workspace.yaml``).
+    """
+    profile = load_profile(Path(settings.workspace))
     smtp = None
     if settings.smtp_host:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
@@ -83,8 +88,8 @@ def build_outbox(settings: ToolSettings, db: Database) -> Outbox:
         )
     return Outbox(
         db,
-        sender=settings.mail_from,
-        allowed_domains=settings.email_allowed_domains,
+        sender=settings.mail_from or profile.bot_address,
+        allowed_domains=settings.email_allowed_domains or profile.company.mail_domains,
         smtp=smtp,
         file_dir=settings.outbox_dir,
     )

@@ -65,6 +65,7 @@ def eval_agent(
     """Tool-selection and argument accuracy, schema validity, answer facts, citations, latency."""
     from rich.console import Console
 
+    from bot.agent import Persona
     from bot.cli.common import settings
     from bot.evals.agent import context_for_cases, held_out_cases, load_cases
     from bot.evals.report import plot_comparison, print_table, read_json, write_json
@@ -74,7 +75,7 @@ def eval_agent(
     registry = open_registry(s)
     if cases is not None:
         case_list = load_cases(cases)
-        context = context_for_cases(registry, case_list)
+        context = context_for_cases(registry, Persona.of(s.workspace), case_list)
     else:
         case_list, context = held_out_cases(data_dir(data))
     case_list = case_list[:limit] if limit else case_list

@@ -47,6 +47,7 @@ def train_data(
     from rich.console import Console
     from rich.markdown import Markdown
 
+    from bot.agent import Persona
     from bot.cli.common import settings
     from bot.training.context import open_registry, workspace_catalogue, workspace_context
     from bot.training.data import DataOptions, generate_dataset, merge_records, write_dataset
@@ -55,7 +56,8 @@ def train_data(
 
     s = settings()
     registry = open_registry(s)
-    context = workspace_context(registry, date.fromisoformat(today) if today else None)
+    persona = Persona.of(s.workspace)
+    context = workspace_context(registry, persona, date.fromisoformat(today) if today else None)
     forms, wraps, processes = workspace_catalogue(s)
     options = DataOptions(
         seed=seed, per_template=per_template, test_per_template=test_per_template,

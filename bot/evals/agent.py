@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -30,6 +30,10 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from bot.evals.matchers import args_match, asks_question, fact_recall
 from bot.training.context import ModelContext
 from bot.training.data import example_messages
+
+if TYPE_CHECKING:
+    from bot.agent import Persona
+
 
 MAX_TOOL_ROUNDS = 2  # answer cases: search, maybe search again, then answer
 
@@ -264,9 +268,11 @@ def held_out_cases(data_dir: Path) -> tuple[list[dict[str, Any]], ModelContext]:
     return read_split(data_dir, "test"), read_context(data_dir)
 
 
-def context_for_cases(registry: Any, cases: Sequence[dict[str, Any]]) -> ModelContext:
+def context_for_cases(
+    registry: Any, persona: Persona, cases: Sequence[dict[str, Any]]
+) -> ModelContext:
     """Custom cases run in today's context (or the ``today`` the first case pins)."""
     from bot.training.context import workspace_context
 
     pinned = next((c.get("today") for c in cases if c.get("today")), None)
-    return workspace_context(registry, date.fromisoformat(str(pinned)) if pinned else None)
+    return workspace_context(registry, persona, date.fromisoformat(str(pinned)) if pinned else None)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.agent import Persona
 
 TRAINING_USER = "U0TRAIN01"
 
@@ -70,15 +73,19 @@ def open_registry(settings: Settings) -> Any:
 
 
 def workspace_context(
-    registry: Any, today: date | None = None, user: str = TRAINING_USER, roles: tuple[str, ...] = ()
+    registry: Any,
+    persona: Persona,
+    today: date | None = None,
+    user: str = TRAINING_USER,
+    roles: tuple[str, ...] = (),
 ) -> ModelContext:
     """The context the agent would build for ``user`` on ``today`` with this registry's tools."""
-    from bot.agent import COMPANY, render_system_prompt
+    from bot.agent import render_system_prompt
     from bot.llm.tool_calls import to_openai_tools
     from tools.registry import ToolContext
 
     day = (today or date.today()).isoformat()
-    system = render_system_prompt(COMPANY, user, roles, today or date.today())
+    system = render_system_prompt(persona, user, roles, today or date.today())
     tools = to_openai_tools(registry.langchain_tools(ToolContext(user=user, dry_run=True)))
     return ModelContext(day, user, tuple(roles), system, tuple(tools))
 

@@ -9,7 +9,8 @@ import pytest
 import yaml
 from langchain_core.messages import AIMessage, BaseMessage
 
-from bot.config import Settings
+from bot.agent import Persona
+from bot.config import DEFAULT_WORKSPACE, Settings
 from bot.evals.agent import AgentEvaluator, load_cases, summarize
 from bot.evals.matchers import args_match, asks_question, fact_recall, values_equal
 from bot.training.context import open_registry, workspace_context
@@ -103,7 +104,11 @@ def test_scores_and_metrics_on_hand_made_cases(settings: Settings, tmp_path: Pat
         AIMessage(content="Which cost center should it be charged to?"),
     )
     registry = open_registry(settings)
-    evaluator = AgentEvaluator(model, workspace_context(registry, date(2026, 3, 20)), registry)
+    evaluator = AgentEvaluator(
+        model,
+        workspace_context(registry, Persona.of(DEFAULT_WORKSPACE), date(2026, 3, 20)),
+        registry,
+    )
     results = evaluator.run(cases)
     assert [r.selection_ok for r in results] == [True, True, False, True]
     assert [r.args_ok for r in results] == [True, False, False, None]
@@ -150,7 +155,11 @@ def test_cases_run_at_once_keep_their_order_and_scores(tmp_path: Path, settings:
 
     model = ScriptedChatModel().enqueue(*[by_question] * len(rows))
     registry = open_registry(settings)
-    evaluator = AgentEvaluator(model, workspace_context(registry, date(2026, 3, 20)), registry)
+    evaluator = AgentEvaluator(
+        model,
+        workspace_context(registry, Persona.of(DEFAULT_WORKSPACE), date(2026, 3, 20)),
+        registry,
+    )
     seen: list[int] = []
     results = evaluator.run(load_cases(cases_file), lambda i, n, r: seen.append(i), concurrency=3)
     assert [r.id for r in results] == [row["id"] for row in rows]

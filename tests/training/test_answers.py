@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
-from bot.config import Settings
+from bot.agent import Persona
+from bot.config import DEFAULT_WORKSPACE, Settings
 from bot.evals.agent import AgentEvaluator
 from bot.training.answers import (
     MAX_ANSWER_CHARS,
@@ -82,7 +83,7 @@ def test_dataset_splits_answers_by_template_and_renders_them(
 ) -> None:
     s = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     registry = open_registry(s)
-    context = workspace_context(registry, date(2026, 3, 20))
+    context = workspace_context(registry, Persona.of(DEFAULT_WORKSPACE), date(2026, 3, 20))
     forms, wraps, processes = workspace_catalogue(s)
     options = DataOptions(seed=1, per_template=1, test_per_template=1, answers_per_template=2)
     dataset = generate_dataset(context, forms, wraps, processes, options, kb)
@@ -109,7 +110,7 @@ def test_evaluator_credits_a_citation_of_a_passage_handed_over(
         answer_records(kb, "test", [2], 1, seed=2, all_sections=sections(kb)),
     )
     registry = open_registry(settings)
-    context = workspace_context(registry, date(2026, 3, 20))
+    context = workspace_context(registry, Persona.of(DEFAULT_WORKSPACE), date(2026, 3, 20))
     model = ScriptedChatModel().enqueue(
         AIMessage(content=record["expect"]["answer"]),
         AIMessage(content="I am not sure."),

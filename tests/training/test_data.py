@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from bot.agent import Persona
+from bot.config import DEFAULT_WORKSPACE, Settings
 from bot.training.context import open_registry, workspace_catalogue, workspace_context
 from bot.training.data import DataOptions, data_hash, generate_dataset, read_split, write_dataset
 
@@ -22,7 +23,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, object]:
 
 def _generate(built: tuple[Settings, object], target: Path, seed: int = 3) -> Path:
     s, registry = built
-    context = workspace_context(registry, date(2026, 3, 20))
+    context = workspace_context(registry, Persona.of(DEFAULT_WORKSPACE), date(2026, 3, 20))
     forms, wraps, processes = workspace_catalogue(s)
     dataset = generate_dataset(
         context,

@@ -8,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from bot.config import Settings
+from bot.agent import Persona
+from bot.config import DEFAULT_WORKSPACE, Settings
 from bot.training.context import open_registry, workspace_catalogue, workspace_context
 from bot.training.data import DataOptions, generate_dataset, write_dataset
 from bot.training.train import TrainConfig, train_adapter
@@ -18,7 +19,7 @@ from bot.training.train import TrainConfig, train_adapter
 @pytest.mark.timeout(1200)
 def test_quick_training_lowers_validation_loss_and_loads(settings: Settings) -> None:
     registry = open_registry(settings)
-    context = workspace_context(registry, date(2026, 3, 20))
+    context = workspace_context(registry, Persona.of(DEFAULT_WORKSPACE), date(2026, 3, 20))
     forms, wraps, processes = workspace_catalogue(settings)
     options = DataOptions(seed=1, per_template=1, test_per_template=1, max_intents=4)
     directory = write_dataset(
