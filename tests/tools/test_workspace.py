@@ -52,7 +52,7 @@ def test_a_broken_file_is_named_with_its_line(tmp_path: Path) -> None:
 
 def test_a_wrong_field_is_named(tmp_path: Path) -> None:
     (tmp_path / "workspace.yaml").write_text("company:\n  name: X\n  currency: euro\n")
-    with pytest.raises(ConfigError, match="company.currency"):
+    with pytest.raises(ConfigError, match=r"company\.currency"):
         load_profile(tmp_path)
     (tmp_path / "workspace.yaml").write_text("company:\n  mail_domains: ['not a domain']\n")
     with pytest.raises(ConfigError, match="not a mail domain"):
