@@ -5,7 +5,7 @@ its absence in alternating rounds inside one process (the same models, the same 
 order of the variants rotates each round) and reported as the median with its range:
 
 - the lean decode step against transformers' own forward (fp16 weights);
-- fp16 weight packing against plain fp32 weights, and int8 weights against fp16;
+- fp16 weight packing against plain fp32 weights;
 - pausing between layers for urgent work against no pause, with nothing urgent pending;
 - prompt-lookup drafts against none, on replies that quote their prompt and on ones that do not.
 
@@ -26,7 +26,7 @@ from bot.config import Settings
 @dataclass(frozen=True)
 class EngineVariant:
     name: str
-    dtype: str  # weights: float16, float32 or int8
+    dtype: str  # weights: float16 or float32
     fast: bool = True  # the lean decode step
     pause: bool = True  # forward passes pause for urgent work (CPU only)
 
@@ -35,7 +35,6 @@ VARIANTS = (
     EngineVariant("fp16, lean step (default)", "float16"),
     EngineVariant("fp16, transformers forward", "float16", fast=False),
     EngineVariant("fp32, lean step", "float32"),
-    EngineVariant("int8, lean step", "int8"),
     EngineVariant("fp16, lean step, no pauses", "float16", pause=False),
 )
 

@@ -180,13 +180,13 @@ def _serving_in_worker(
 def serving_variants(settings: Settings) -> list[tuple[str, bool]]:
     """(precision, lean decode step) pairs whose serving path is measured.
 
-    On CPU: fp16 weights with and without the lean step (what the step saves), then fp32 and
-    int8 weights with it; elsewhere the configured precision with and without the step.
+    On CPU: fp16 weights with and without the lean step (what the step saves), then fp32
+    weights with it; elsewhere the configured precision with and without the step.
     """
     from bot.llm import loading
 
     if loading.pick_device(settings.model_device) == "cpu":
-        return [("float16", True), ("float16", False), ("float32", True), ("int8", True)]
+        return [("float16", True), ("float16", False), ("float32", True)]
     return [(settings.model_dtype, True), (settings.model_dtype, False)]
 
 
@@ -267,7 +267,7 @@ def run_bench(
         Variant("baseline: plain fp32 generate()", "float32", plain=True),
     ]
     if compare_dtypes:
-        variants += [Variant(f"dtype {d}", d) for d in ("float32", "bfloat16", "int8")]
+        variants += [Variant(f"dtype {d}", d) for d in ("float32", "bfloat16")]
     rows = [_in_worker(settings, v, prompt_tokens, new_tokens, repeats) for v in variants]
     if serving:
         rows += [

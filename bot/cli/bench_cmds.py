@@ -48,9 +48,7 @@ def bench_model(
     ] = 3,
     compare_dtypes: Annotated[
         bool,
-        typer.Option(
-            "--compare-dtypes", help="Also measure fp32, bf16 and int8 with greedy agreement."
-        ),
+        typer.Option("--compare-dtypes", help="Also measure fp32 and bf16 with greedy agreement."),
     ] = False,
     serving: Annotated[
         bool,
@@ -80,7 +78,7 @@ def bench_engine(
     ] = 5,
     new_tokens: Annotated[int, typer.Option(min=8, help="Tokens decoded per request.")] = 64,
 ) -> None:
-    """Each engine part against its absence, in alternating rounds: lean step, fp16, int8, pauses, drafts."""
+    """Each engine part against its absence, in alternating rounds: lean step, fp16, pauses, drafts."""
     from rich.markdown import Markdown
     from rich.progress import Progress
 

@@ -47,9 +47,8 @@ INSTALL_HINT = (
 #   19.3 (bf16 matrix-matrix work is slow on this CPU).
 #   greedy tokens equal to float32 (4 fixed prompts, 64 tokens): bfloat16 59/24/7/10 (fluent
 #   but different), dynamic int8 7/0/0/5 with degenerate repetition.
-# Weight-only int8 (bot/llm/engine/quantize.py) keeps activations float but its AVX2 kernel is
-# compute-bound (~3.8 GB/s of weights per core) and its bf16-rounded activations drift from
-# fp32 after a few dozen tokens. fp16 weights through fbgemm's fp16 GEMM read half of fp32's
+# A weight-only int8 path measured within the noise of fp16 (`rpa-agent bench engine`) with
+# drifting greedy text and was removed. fp16 weights through fbgemm's fp16 GEMM read half of fp32's
 # bytes, run at memory speed, prefill as fast as fp32, and gave fp32's greedy tokens exactly
 # (4 prompts x 48 tokens, batched and alone): the CPU default wherever fbgemm exists (x86).
 # Figures: README "Performance" and bench/results/.
@@ -155,10 +154,6 @@ def describe_device() -> str:
 def pick_dtype(requested: str, device: str) -> str:
     """``auto``: bf16 on CUDA, the measured fastest correct dtype on CPU (``CPU_AUTO_DTYPE``)."""
     if requested != "auto":
-        if requested == "int8" and device != "cpu":
-            raise ModelNotAvailable(
-                "RPA_MODEL_DTYPE=int8 (weight-only, CPU kernel) runs on CPU only."
-            )
         return requested
     if device == "cuda":
         return "bfloat16"
@@ -172,10 +167,8 @@ def pick_dtype(requested: str, device: str) -> str:
 def torch_dtype(name: str) -> torch.dtype:
     import torch
 
-    # int8 is weight-only quantization (bot/llm/engine/quantize.py) applied after an fp32 load.
     return {
         "float32": torch.float32,
-        "int8": torch.float32,
         "bfloat16": torch.bfloat16,
         "float16": torch.float16,
     }[name]
@@ -245,13 +238,13 @@ def load_weights(directory: Path, device: str, dtype: str, adapter: Path | None 
     """Load a safetensors model directory onto ``device`` in ``dtype``.
 
     On CPU, ``float16`` stores the weights as fp16 for fbgemm's fp16 GEMM and keeps fp32
-    activations (an fp16 model would crawl on a CPU), and ``int8`` quantizes the weights only.
+    activations (an fp16 model would crawl on a CPU).
     """
     _guard()
     import torch
     from transformers import AutoModelForCausalLM
 
-    weight_only = device == "cpu" and dtype in ("float16", "int8")
+    weight_only = device == "cpu" and dtype == "float16"
     load_dtype = torch.float32 if weight_only else torch_dtype(dtype)
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=load_dtype)
     if adapter is not None:
@@ -259,10 +252,7 @@ def load_weights(directory: Path, device: str, dtype: str, adapter: Path | None 
     if weight_only:
         from bot.llm.engine import quantize
 
-        if dtype == "float16":
-            model = quantize.store_fp16_weights(model)
-        else:
-            model = quantize.quantize_int8_weight_only(model)
+        model = quantize.store_fp16_weights(model)
     model.to(device)  # type: ignore[arg-type]
     model.eval()
     return model

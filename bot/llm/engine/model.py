@@ -18,7 +18,7 @@ class LoadedModel:
     model: Any  # transformers PreTrainedModel
     tokenizer: Any  # transformers PreTrainedTokenizerBase
     device: str
-    dtype: str  # "float32" | "bfloat16" | "float16" | "int8"
+    dtype: str  # "float32" | "bfloat16" | "float16"
     label: str
     # One forward pass at a time per loaded model: the batching scheduler holds it per step,
     # a beam-search generate() for its whole run.

@@ -1,21 +1,14 @@
-"""Weight-only precisions for CPU decoding: fp16 weights (the CPU default) and int8 weights.
+"""fp16 weights for CPU decoding: half of fp32's bytes per token, and nothing lost that shows.
 
 CPU decoding of a small model is bound by the bytes of weights read per token (measured here: fp32
-reads 0.54 GB per token of SmolLM2-135M). Storing each Linear weight as int8 with one scale per
-output channel reads a quarter of that, while the activations stay in floating point, so the
-output stays close to fp32 (unlike dynamic quantization, which also rounds the activations and
-made greedy output loop). The matrix-vector product goes through torch's own CPU kernel
-``aten._weight_int8pack_mm`` (the kernel torchao uses); it is fast with bf16 activations and
-slow with fp32 ones on AVX2 machines, so a decode step casts its activation rows to bf16 for
-the product. Prefill (many rows) de-quantizes the weight to fp32 instead: fp32 matrix-matrix
-work is fast on CPU where bf16 matrix-matrix work is not.
-
-fp16 weights read half of fp32's bytes and lose nothing that shows: the product goes through
+reads 0.54 GB per token of SmolLM2-135M). fp16 weights read half of that: the product goes through
 fbgemm's packed fp16 GEMM (``quantized::linear_dynamic_fp16``, shipped in torch's CPU wheels),
-which widens the weights to fp32 in registers and keeps fp32 activations and accumulation. On
-this project's 2-core AVX2 machine it beats both fp32 and the int8 kernel at every batch size
-(a 49152x576 output head, one row: fp16 5.9 ms, int8 7.5 ms, fp32 12.6 ms; a 900-row prefill
-runs as fast as fp32), and greedy replies equal fp32's token for token.
+which widens the weights to fp32 in registers and keeps fp32 activations and accumulation, so
+greedy replies equal fp32's token for token. Measured with ``rpa-agent bench engine`` (7
+alternating rounds): decode 25.0 tok/s at one request against 22.0 for fp32 weights, 142 against
+103 rows/s at eight. An int8 weight-only path (torch's ``_weight_int8pack_mm``) measured 25.7 and
+148 in the same rounds, within the noise of fp16, with greedy text that drifts from fp32's, so it
+was removed.
 """
 
 from __future__ import annotations
@@ -24,47 +17,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
-# Rows at or below which the int8 kernel runs (decode steps, small batches); above it the
-# weight is de-quantized for one fp32 matrix-matrix product (prefill).
-KERNEL_MAX_ROWS = 16
-
-
-class Int8WeightOnlyLinear(nn.Module):
-    """A Linear whose weight is int8 with a per-output-channel scale; activations stay float."""
-
-    weight_int8: torch.Tensor  # [out, in]
-    scales: torch.Tensor  # [out], bf16: the kernel's scale dtype follows its activations
-    scales_fp32: torch.Tensor  # [out], for the de-quantized prefill product
-    bias: torch.Tensor | None
-
-    def __init__(self, linear: nn.Linear) -> None:
-        super().__init__()
-        weight = linear.weight.detach().float()
-        scales = weight.abs().amax(dim=1).clamp(min=1e-8) / 127.0
-        quantized = torch.round(weight / scales[:, None]).clamp(-128, 127).to(torch.int8)
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.register_buffer("weight_int8", quantized.contiguous())
-        self.register_buffer("scales", scales.to(torch.bfloat16))
-        self.register_buffer("scales_fp32", scales)
-        bias = linear.bias.detach().float() if linear.bias is not None else None
-        self.register_buffer("bias", bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, self.in_features)
-        if rows.shape[0] <= KERNEL_MAX_ROWS:
-            out = torch.ops.aten._weight_int8pack_mm(
-                rows.to(torch.bfloat16), self.weight_int8, self.scales
-            ).to(x.dtype)
-        else:
-            weight = self.weight_int8.to(x.dtype) * self.scales_fp32.to(x.dtype)[:, None]
-            out = rows @ weight.t()
-        if self.bias is not None:
-            out = out + self.bias.to(out.dtype)
-        return out.reshape(*x.shape[:-1], self.out_features)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weight-only"
 
 
 class Fp16WeightLinear(nn.Module):
@@ -111,22 +63,6 @@ def store_fp16_weights(model: Any, skip: tuple[str, ...] = ()) -> Any:
             "this torch build lacks fbgemm's fp16 GEMM (quantized::linear_dynamic_fp16)."
         )
     return _replace_linears(model, Fp16WeightLinear, skip)
-
-
-def available() -> bool:
-    """Whether this torch build has the int8 weight-only CPU kernel."""
-    return hasattr(torch.ops.aten, "_weight_int8pack_mm")
-
-
-def quantize_int8_weight_only(model: Any, skip: tuple[str, ...] = ()) -> Any:
-    """Replace every ``nn.Linear`` (including a tied ``lm_head``) in place; returns ``model``.
-
-    A tied output head gets its own int8 copy; the embedding keeps the float table it reads
-    one row of per token.
-    """
-    if not available():
-        raise RuntimeError("this torch build lacks aten._weight_int8pack_mm (int8 weight-only).")
-    return _replace_linears(model, Int8WeightOnlyLinear, skip)
 
 
 def _replace_linears(model: Any, make: Any, skip: tuple[str, ...]) -> Any:
