@@ -1,35 +1,97 @@
-"""Build the demo company's PDF and DOCX process documents from their Markdown sources.
+"""Build a demo workspace's PDF and DOCX process documents from their Markdown sources.
 
-The sources live in ``examples/acme/docs/.sources/`` (a hidden folder, so ingestion skips it);
+The sources live in ``<workspace>/docs/.sources/`` (a hidden folder, so ingestion skips it);
 the generated files are committed next to the Markdown documents so that a fresh clone can
 ingest them without running this script. The PDFs carry an outline (bookmarks) and the DOCX
 files real heading styles, because that is the structure the loaders turn into sections.
 Output is deterministic (fixed creation dates) so an unchanged source rebuilds byte-identical
 files and re-ingestion skips them.
 
-Usage: ``.venv/bin/python scripts/build_demo_docs.py``
+Which sources become which files is listed per workspace in ``docs/.sources/targets.yaml``
+(``targets: {source stem: path under docs/}``, optional ``author`` and
+``keep_headings_with_text``, default true); the author, printed in PDF footers and set as the
+document author, falls back to ``company.name`` of the workspace's ``workspace.yaml``.
+``examples/acme`` predates that file: its list is ``BUILT_IN`` below.
+
+Usage: ``.venv/bin/python scripts/build_demo_docs.py`` (examples/acme),
+``... --workspace examples/harbourline`` (repeatable), or ``... --all`` (every workspace
+under examples/ that has sources).
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parent.parent / "examples" / "acme" / "docs"
-SOURCES = DOCS / ".sources"
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+DEFAULT_WORKSPACE = EXAMPLES / "acme"
 FIXED_DATE = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
-# source stem -> generated file, relative to the docs folder
-TARGETS = {
-    "travel-booking": "travel/travel-booking.pdf",
-    "invoice-approval": "finance/invoice-approval.pdf",
-    "data-retention": "compliance/data-retention.pdf",
-    "leave-requests": "hr/leave-requests.docx",
-    "new-hire-onboarding": "hr/new-hire-onboarding.docx",
-    "it-access-requests": "it/it-access-requests.docx",
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What to build for one workspace: the author line and source stem -> file under docs/.
+
+    ``keep_headings_with_text``: a PDF heading that would end a page starts the next one
+    instead. Without it, a heading drawn right at a page break is bookmarked on the page
+    before the one showing it, and the PDF loader then files its text under the previous
+    section. Off for acme, whose committed PDFs were built without it and must not change.
+    """
+
+    author: str
+    targets: dict[str, str]
+    keep_headings_with_text: bool = False
+
+
+# Workspaces without a docs/.sources/targets.yaml.
+BUILT_IN = {
+    "acme": BuildSpec(
+        author="Acme Industrial Supplies GmbH",
+        targets={
+            "travel-booking": "travel/travel-booking.pdf",
+            "invoice-approval": "finance/invoice-approval.pdf",
+            "data-retention": "compliance/data-retention.pdf",
+            "leave-requests": "hr/leave-requests.docx",
+            "new-hire-onboarding": "hr/new-hire-onboarding.docx",
+            "it-access-requests": "it/it-access-requests.docx",
+        },
+    ),
 }
+
+
+def build_spec(workspace: Path) -> BuildSpec:
+    """The workspace's targets file, else its built-in entry; ``SystemExit`` if it has neither."""
+    listing = workspace / "docs" / ".sources" / "targets.yaml"
+    if not listing.is_file():
+        if workspace.name in BUILT_IN:
+            return BUILT_IN[workspace.name]
+        raise SystemExit(f"{listing} is missing: it lists the documents to build")
+    raw = yaml.safe_load(listing.read_text(encoding="utf-8")) or {}
+    targets = raw.get("targets") or {}
+    if not isinstance(targets, dict) or not targets:
+        raise SystemExit(f"{listing}: 'targets' must map source stems to files under docs/")
+    for stem, relative in targets.items():
+        if Path(relative).suffix not in (".pdf", ".docx"):
+            raise SystemExit(f"{listing}: {stem!r} -> {relative!r} is neither .pdf nor .docx")
+    author = raw.get("author") or _company_name(workspace)
+    if not author:
+        raise SystemExit(f"{listing}: no author, and no company.name in workspace.yaml")
+    keep = bool(raw.get("keep_headings_with_text", True))
+    return BuildSpec(str(author), {str(k): str(v) for k, v in targets.items()}, keep)
+
+
+def _company_name(workspace: Path) -> str:
+    facts = workspace / "workspace.yaml"
+    if not facts.is_file():
+        return ""
+    raw = yaml.safe_load(facts.read_text(encoding="utf-8")) or {}
+    return str((raw.get("company") or {}).get("name") or "")
 
 
 @dataclass(frozen=True)
@@ -65,7 +127,7 @@ def parse(markdown: str) -> list[Block]:
     return [Block(b.kind, b.text.replace("`", ""), b.level) for b in blocks]
 
 
-def build_pdf(blocks: list[Block], target: Path) -> None:
+def build_pdf(blocks: list[Block], target: Path, author: str, keep_with_text: bool) -> None:
     from fpdf import FPDF
 
     class PolicyPDF(FPDF):
@@ -77,7 +139,7 @@ def build_pdf(blocks: list[Block], target: Path) -> None:
             self.cell(
                 0,
                 6,
-                f"Acme Industrial Supplies GmbH - {blocks[0].text} - page {self.page_no()}",
+                f"{author} - {blocks[0].text} - page {self.page_no()}",
                 align="C",
             )
 
@@ -85,13 +147,15 @@ def build_pdf(blocks: list[Block], target: Path) -> None:
     pdf.set_margins(24, 22, 24)
     pdf.set_creation_date(FIXED_DATE)
     pdf.set_title(blocks[0].text)
-    pdf.set_author("Acme Industrial Supplies GmbH")
+    pdf.set_author(author)
     pdf.set_auto_page_break(auto=True, margin=22)
     pdf.add_page()
     numbers = 0
     for block in blocks:
         if block.kind == "heading":
             numbers = 0
+            if keep_with_text and pdf.will_page_break(3 + 9 + 2 + 2 * 6.5):
+                pdf.add_page()  # the heading and two lines of its text, on the next page
             pdf.ln(3)
             pdf.set_font("Helvetica", "B", 20 if block.level == 1 else 14)
             pdf.start_section(block.text, level=block.level - 1)
@@ -112,15 +176,15 @@ def build_pdf(blocks: list[Block], target: Path) -> None:
     pdf.output(str(target))
 
 
-def build_docx(blocks: list[Block], target: Path) -> None:
+def build_docx(blocks: list[Block], target: Path, author: str) -> None:
     import docx
 
     document = docx.Document()
     props = document.core_properties
     props.title = blocks[0].text
-    props.author = "Acme Industrial Supplies GmbH"
+    props.author = author
     props.created = props.modified = FIXED_DATE.replace(tzinfo=None)
-    props.last_modified_by = "Acme Industrial Supplies GmbH"
+    props.last_modified_by = author
     props.revision = 1
     for block in blocks:
         if block.kind == "heading":
@@ -150,12 +214,46 @@ def _fix_zip_times(path: Path) -> None:
             out.writestr(info, data)
 
 
-def main() -> None:
-    for stem, relative in TARGETS.items():
-        blocks = parse((SOURCES / f"{stem}.md").read_text(encoding="utf-8"))
-        target = DOCS / relative
-        (build_pdf if target.suffix == ".pdf" else build_docx)(blocks, target)
-        print(f"wrote {target.relative_to(DOCS.parent.parent.parent)}")
+def build_workspace(workspace: Path) -> None:
+    """Build every listed document of one workspace."""
+    spec = build_spec(workspace)
+    docs = workspace / "docs"
+    sources = docs / ".sources"
+    for stem, relative in spec.targets.items():
+        blocks = parse((sources / f"{stem}.md").read_text(encoding="utf-8"))
+        target = docs / relative
+        if target.suffix == ".pdf":
+            build_pdf(blocks, target, spec.author, spec.keep_headings_with_text)
+        else:
+            build_docx(blocks, target, spec.author)
+        print(f"wrote {_shown(target)}")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--workspace",
+        action="append",
+        type=Path,
+        default=[],
+        help="A workspace folder, e.g. examples/harbourline (repeatable; default examples/acme).",
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="Every workspace under examples/ with docs/.sources/."
+    )
+    args = parser.parse_args(argv)
+    workspaces = [w.resolve() for w in args.workspace]
+    if args.all:
+        workspaces += sorted(p.parent.parent for p in EXAMPLES.glob("*/docs/.sources"))
+    for workspace in dict.fromkeys(workspaces or [DEFAULT_WORKSPACE]):
+        build_workspace(workspace)
 
 
 if __name__ == "__main__":
