@@ -38,13 +38,50 @@ log = logging.getLogger(__name__)
 
 # Room left in the context window for the system prompt, tool schemas and the answer.
 _RESERVED_TOKENS = 1536
+# Characters per token when counting without the tokenizer. English prose runs about four;
+# numbers, codes and other scripts run fewer, so counting three errs on the side of room.
+CHARS_PER_TOKEN = 3.0
+
+
+def count_tokens(messages: Any) -> int:
+    """Tokens ``messages`` take, estimated generously (``CHARS_PER_TOKEN``)."""
+    return count_tokens_approximately(messages, chars_per_token=CHARS_PER_TOKEN)
+
+
+def history_budget(context_window: int, system_prompt: str) -> int:
+    """Tokens the conversation's messages may take beside the system prompt, tools and answer."""
+    return max(256, context_window - _RESERVED_TOKENS - int(len(system_prompt) / CHARS_PER_TOKEN))
+
+
+def message_budget(context_window: int, system_prompt: str) -> int:
+    """Tokens one person's message may take: half the history budget (the rest keeps context)."""
+    return history_budget(context_window, system_prompt) // 2
+
+
+def cut_to_tokens(text: str, max_tokens: int) -> tuple[str, bool]:
+    """``text`` cut to about ``max_tokens`` tokens at a word boundary; and whether it was cut."""
+    limit = int(max_tokens * CHARS_PER_TOKEN)
+    if len(text) <= limit:
+        return text, False
+    head = text[:limit]
+    space = head.rfind(" ")
+    return (head[:space] if space > limit // 2 else head).rstrip(), True
+
+
+def _cut_message(message: BaseMessage, max_tokens: int) -> BaseMessage:
+    """``message`` with its text cut to ``max_tokens`` (messages within it come back as they are)."""
+    if not isinstance(message.content, str) or count_tokens([message]) <= max_tokens:
+        return message
+    text, _ = cut_to_tokens(message.content, max_tokens)
+    return message.model_copy(update={"content": text})
 
 
 class TrimHistory(AgentMiddleware):
     """Keep the prompt inside the model's context window: drop the oldest turns first.
 
     The checkpoint keeps the whole thread; only what the model sees is trimmed, always
-    starting on a person's message so tool results are never orphaned from their call.
+    starting on a person's message so tool results are never orphaned from their call. A
+    single message larger than the whole budget is never kept whole: its text is cut to fit.
     """
 
     def __init__(self, max_tokens: int) -> None:
@@ -52,16 +89,28 @@ class TrimHistory(AgentMiddleware):
         self.max_tokens = max(256, max_tokens)
 
     def _trim(self, request: ModelRequest) -> ModelRequest:
-        messages = trim_messages(
-            request.messages,
-            max_tokens=self.max_tokens,
-            token_counter=count_tokens_approximately,
-            strategy="last",
-            start_on="human",
+        messages = list(
+            trim_messages(
+                request.messages,
+                max_tokens=self.max_tokens,
+                token_counter=count_tokens,
+                strategy="last",
+                start_on="human",
+            )
         )
-        if not messages and request.messages:  # one huge message: keep at least the last one
-            messages = [request.messages[-1]]
-        return request.override(messages=list(messages))  # type: ignore[arg-type]
+        if not messages and request.messages:  # the last turn alone is too big: cut it down
+            messages = self._fit_last_turn(list(request.messages))
+        return request.override(messages=messages)  # type: ignore[arg-type]
+
+    def _fit_last_turn(self, messages: list[BaseMessage]) -> list[BaseMessage]:
+        """The last turn, from its person's message on, cut to fit: no message takes more than
+        half the budget, and the person's message gets what the rest leaves."""
+        humans = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
+        turn = [
+            _cut_message(m, self.max_tokens // 2) for m in messages[humans[-1] if humans else -1 :]
+        ]
+        room = self.max_tokens - count_tokens(turn[1:]) - 16
+        return [_cut_message(turn[0], max(64, room)), *turn[1:]]
 
     def wrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
@@ -186,7 +235,7 @@ class Agent:
         return render_system_prompt(self.persona, user, roles)
 
     def graph(self, tools: list[Any], system_prompt: str) -> Any:
-        budget = self.context_window - _RESERVED_TOKENS - len(system_prompt) // 3
+        budget = history_budget(self.context_window, system_prompt)
         return create_agent(
             self.model,
             tools,

@@ -1,4 +1,8 @@
-"""Answering requests comes before decoding: the model pauses between layers while they are answered.
+"""Answering requests comes before decoding, and a request nobody waits for any more stops.
+
+The model pauses between layers while requests are answered (below); a request whose answer
+was stopped (a person pressed stop, its deadline passed, the bot is shutting down) ends at the
+scheduler's next step boundary (``stop_scope``, at the end).
 
 The bot and its model share one process and, on the target machine, two cores. A decode step
 keeps both cores busy (torch's intra-op threads) for tens of milliseconds, and while it runs,
@@ -24,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 # Longest pause of one forward pass (seconds): a decode step takes 40-60 ms on the 2-core CPU,
 # a burst of 200 requests 50-70 ms.
@@ -123,3 +128,31 @@ class Budget:
 
 # The process's one tracker: the HTTP server marks work on it, the model scheduler yields to it.
 URGENT = Priority()
+
+
+# ---- stopping a request ---------------------------------------------------------------------
+# The stop of the work running in this context: the conversation service sets it around a turn,
+# LangGraph hands the context on to the threads that run the model, and the scheduler reads it
+# when a request is submitted (bot/llm/engine/scheduler.py).
+_STOP: ContextVar[threading.Event | None] = ContextVar("rpa_stop", default=None)
+
+
+@contextmanager
+def stop_scope(stop: threading.Event) -> Iterator[None]:
+    """Model requests submitted inside the block end at their next step once ``stop`` is set."""
+    token = _STOP.set(stop)
+    try:
+        yield
+    finally:
+        _STOP.reset(token)
+
+
+def current_stop() -> threading.Event | None:
+    """The stop of the enclosing ``stop_scope``, if any."""
+    return _STOP.get()
+
+
+def stopped() -> bool:
+    """Whether the enclosing ``stop_scope``'s work was stopped."""
+    stop = _STOP.get()
+    return stop is not None and stop.is_set()

@@ -4,8 +4,9 @@ Conversations submit a tokenized prompt with their own decoding options, stop st
 logits processors (the tool-call grammar) and read the reply back as text pieces through a
 queue. Between decode steps the scheduler admits waiting requests (first come, first served,
 up to ``max_batch`` rows): each is prefilled alone, starting from the prefix cache when its
-prompt extends one already seen (while other rows decode, ``PREFILL_CHUNK`` prompt tokens per
-step, so a long prompt does not stall them), and joins the running batch left-padded. Every
+prompt extends one already seen, ``PREFILL_CHUNK`` prompt tokens per step (so a long prompt does
+not stall the rows decoding, and a request stopped meanwhile ends within one chunk), and joins
+the running batch left-padded. Every
 step feeds one token per row, so every live request advances once per step (no request
 starves), and a finished, cancelled or failed request leaves at the step boundary without
 disturbing the rest.
@@ -36,7 +37,7 @@ from bot.llm.engine.model import LoadedModel
 from bot.llm.engine.options import DecodingOptions, StopFilter
 from bot.llm.engine.prefix_cache import PrefixCache
 from bot.llm.engine.sampling import TokenChooser
-from bot.priority import URGENT, Budget, Priority
+from bot.priority import URGENT, Budget, Priority, current_stop
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class _Request:
     pending: int = -1  # chosen, not yet fed to the model
     windows: set[tuple[int, ...]] = field(default_factory=set)  # every loop-length span so far
     cancelled: bool = False
+    # Set by the caller's ``bot.priority.stop_scope`` when nobody wants the reply any more.
+    stop: threading.Event | None = field(default_factory=current_stop)
     submitted: float = field(default_factory=time.perf_counter)
     first_token: float = 0.0
     stops: StopFilter = field(init=False)
@@ -271,6 +274,7 @@ class Scheduler:
                     and len(self._active) + len(self._prefilling) + len(joining) < self.max_batch
                 ):
                     joining.append(self._waiting.popleft())
+            self._honour_stops()
             with self.loaded.lock, torch.inference_mode():
                 for request in joining:
                     self._begin(request)
@@ -286,6 +290,12 @@ class Scheduler:
         for request in left:
             self._finish(request, "cancelled")
 
+    def _honour_stops(self) -> None:
+        """Requests whose caller stopped them end at this boundary (as if the reader had left)."""
+        for request in (*(p.request for p in self._prefilling), *self._active):
+            if request.stop is not None and request.stop.is_set():
+                request.cancelled = True
+
     def _begin(self, request: _Request) -> None:
         """Start a request's prefill from the longest cached prefix of its prompt."""
         prompt = request.prompt
@@ -294,11 +304,12 @@ class Scheduler:
         self._prefilling.append(_Prefill(request, cache, hit.length if hit else 0))
 
     def _prefill_some(self) -> None:
-        """Prefill the oldest waiting prompt: whole when no row is decoding, else one chunk.
+        """Feed the oldest waiting prompt's next ``PREFILL_CHUNK`` tokens.
 
-        While rows decode, a long prompt is fed ``PREFILL_CHUNK`` tokens between their steps, so
-        a joining conversation delays the others by one chunk per step rather than by its whole
-        prompt. A prompt that is complete joins the batch with its first token chosen.
+        Between chunks rows decode, so a joining conversation delays the others by one chunk per
+        step rather than by its whole prompt; a prompt alone is fed in chunks too, so a request
+        stopped meanwhile, or one that arrives, waits one chunk at most. A prompt that is
+        complete joins the batch with its first token chosen.
         """
         state = self._prefilling[0]
         request, prompt = state.request, state.request.prompt
@@ -306,7 +317,7 @@ class Scheduler:
             self._prefilling.popleft()
             self._finish(request, "cancelled")
             return
-        end = len(prompt) if not self._active else min(len(prompt), state.done + PREFILL_CHUNK)
+        end = min(len(prompt), state.done + PREFILL_CHUNK)
         mask = torch.ones(1, end, dtype=torch.long, device=self.loaded.device)
         try:
             logits = self._feed(prompt[state.done : end], mask, state.cache, keep=1)
