@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The repository's demo workspace, used when RPA_WORKSPACE is not set.
@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     )
     adapter: Path | None = Field(
         None,
-        description="A LoRA adapter directory (from `rpa-agent train run`) merged into the model.",
+        description="A LoRA adapter directory (from `rpa-agent train run`) merged into the model; "
+        "unset: the workspace's own adapter/ when it ships one; `base`: none.",
     )
     decoding: Decoding = Field("greedy", description="greedy, sample or beam.")
     max_new_tokens: int = Field(256, ge=1, le=8192)
@@ -152,6 +153,17 @@ class Settings(BaseSettings):
     http_host: str = Field("0.0.0.0", description="HTTP mode: address to listen on.")
     http_port: int = Field(3000, ge=1, le=65535, description="HTTP mode: port to listen on.")
     workers: int = Field(4, ge=1, le=64, description="Conversations worked on at once.")
+    reply_deadline: float = Field(
+        180.0,
+        gt=0,
+        description="Seconds one answer may take; after that the person is told and the work stops.",
+    )
+    shutdown_grace: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM: seconds answers being written get to finish before they are stopped.",
+    )
     terminal_user: str = Field(
         "terminal", description="Who you are in the terminal chat (a Slack-style user id)."
     )
@@ -182,6 +194,17 @@ class Settings(BaseSettings):
         if len(value) < 3:
             raise ValueError("Chroma collection names need at least 3 characters")
         return value
+
+    @model_validator(mode="after")
+    def _workspace_adapter(self) -> Settings:
+        """Unset, the adapter is the one the workspace ships (trained on its own tools)."""
+        if self.adapter is not None and str(self.adapter) == "base":
+            self.adapter = None
+        elif self.adapter is None:
+            shipped = self.workspace / "adapter"
+            if (shipped / "adapter_config.json").is_file():
+                self.adapter = shipped
+        return self
 
     # ---- derived paths --------------------------------------------------------------------
     @property

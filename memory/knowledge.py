@@ -28,7 +28,7 @@ from memory.errors import ConfigError, ToolArgumentError
 SearchMode = Literal["hybrid", "vector", "keyword"]
 MetadataValue = str | int | float | bool
 # Reciprocal rank fusion: a chunk scores sum(weight / (_RRF_K + rank)) over the two rankings.
-# Measured on examples/acme/eval (62 questions): the usual k=60 with equal weights and deep
+# Measured on the demo workspace's eval set (62 questions): the usual k=60 with equal weights and deep
 # candidate lists let weak keyword matches outvote a clear vector hit (hybrid recall@5 0.84 vs
 # vector 0.97); a smaller k, a half-weight keyword ranking and 20 candidates each gave 0.98.
 _RRF_K = 10

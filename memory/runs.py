@@ -1,8 +1,9 @@
 """Process runs: the durable state of each run of a process (an RPA workflow).
 
-A run row holds the process name, its business reference (``EXP-00042``), who asked, its
+A run row holds the process name, its business reference (``REQ-00042``), who asked, its
 status and its values (the inputs plus what steps collected). Each step has its own row that
-moves ``started -> done | skipped | failed`` (or ``waiting`` for an approval): ``started`` is
+moves ``started -> done | skipped | failed`` (or ``waiting`` for an approval, ``delivering``
+while its mail waits in the outbox; the run is then ``waiting_delivery``): ``started`` is
 written before a step's side effect and ``done`` after it, in the same transaction that
 stores what the step produced, so a restart knows exactly which step may have half-happened.
 Reference numbers come from a per-prefix counter taken in the transaction that creates the run.
@@ -21,8 +22,10 @@ from memory.clock import now_iso
 from memory.db import Database
 from memory.errors import NotFound
 
-RunStatus = Literal["running", "waiting_approval", "done", "rejected", "cancelled", "failed"]
-StepStatus = Literal["started", "waiting", "done", "skipped", "failed"]
+RunStatus = Literal[
+    "running", "waiting_approval", "waiting_delivery", "done", "rejected", "cancelled", "failed"
+]
+StepStatus = Literal["started", "waiting", "delivering", "done", "skipped", "failed"]
 
 # A run in one of these states will never move again.
 FINAL_STATUSES: frozenset[str] = frozenset({"done", "rejected", "cancelled", "failed"})
@@ -132,7 +135,7 @@ class RunStore:
     ) -> tuple[ProcessRun, bool]:
         """A new run (``(run, True)``), or the run this idempotency key already started.
 
-        With a ``prefix`` the run gets its reference (``EXP-00042``) now; without one the
+        With a ``prefix`` the run gets its reference (``REQ-00042``) now; without one the
         reference is set later by ``set_reference`` (e.g. to the id of the form submission).
 
         ``min_number`` keeps new references above ids that already exist elsewhere (e.g. the
@@ -184,7 +187,7 @@ class RunStore:
         return _row_to_run(row)
 
     def find(self, run_id_or_reference: str) -> ProcessRun:
-        """A run by its id (``R-…``) or its business reference (``EXP-00042``)."""
+        """A run by its id (``R-…``) or its business reference (``REQ-00042``)."""
         with self.db.reading() as conn:
             row = conn.execute(
                 "SELECT * FROM process_runs WHERE id = ? OR reference = ?",
@@ -280,7 +283,7 @@ class RunStore:
                 conn.execute(
                     "UPDATE process_runs SET reference = ? WHERE id = ?", (reference, run_id)
                 )
-            finished_at = None if status == "waiting" else stamp
+            finished_at = None if status in ("waiting", "delivering") else stamp
             conn.execute(
                 "UPDATE process_run_steps SET status = ?, result = ?, finished_at = ?,"
                 " action_id = COALESCE(?, action_id) WHERE run_id = ? AND step_id = ?",

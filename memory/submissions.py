@@ -2,7 +2,7 @@
 
 A submission is accepted at most once per idempotency key (the approval id when an approved
 action runs): a second ``create`` with the same key returns the first submission unchanged.
-Ids follow the form's own format (``EXP-{seq:05d}``, ``PO-{year}-{seq:04d}``), numbered per
+Ids follow the form's own format (``REQ-{seq:05d}``, ``ORD-{year}-{seq:04d}``), numbered per
 form and year inside the write transaction so that concurrent submitters never share one.
 """
 

@@ -81,7 +81,7 @@ def loaded_model(model_settings: Settings) -> Iterator[LoadedModel]:
 def workspace(tmp_path: Path) -> Path:
     """A private copy of the demo workspace (tests may write its sheets)."""
     target = tmp_path / "workspace"
-    shutil.copytree(DEFAULT_WORKSPACE, target)
+    shutil.copytree(DEFAULT_WORKSPACE, target, ignore=shutil.ignore_patterns("adapter"))
     return target
 
 

@@ -104,10 +104,8 @@ def make_docs_tools(kb: KnowledgeSource) -> list[ToolSpec]:
         ToolSpec(
             name="search_process_docs",
             description=(
-                "Search the company's process documents (policies and procedures: expenses, "
-                "travel, vendors, purchase orders, invoices, leave, onboarding, IT access, "
-                "incidents, data retention). Returns numbered passages with citations; answer "
-                "from them and cite [n]."
+                "Search the company's process documents (its policies and procedures). "
+                "Returns numbered passages with citations; answer from them and cite [n]."
             ),
             args_model=SearchDocsArgs,
             func=run,

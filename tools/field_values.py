@@ -137,7 +137,7 @@ def _date(field: FieldLike, raw: Any) -> str:
 def _email(field: FieldLike, raw: Any) -> str:
     value = str(raw).strip()
     if not _EMAIL.match(value):
-        raise ValueError("must be an email address like name@acme.example")
+        raise ValueError("must be an email address like name@example.com")
     return value.lower()
 
 

@@ -2,25 +2,32 @@
 
 ``FormDefinition`` / ``FieldDefinition`` are the model a surface renders (the Slack modal builds
 one input per field from ``type``, ``label``, ``help``, ``options``, ``required``, ``default``
-and ``multiline``). ``validate_values`` checks every field at once and returns the errors in
-words a person understands. The tools ``list_forms``, ``describe_form``, ``submit_form`` and
-``get_submission`` sit on top; submissions are stored by ``memory.submissions``.
+and ``multiline``). ``validate_values`` checks every field at once (date order rules included:
+``not_before`` / ``not_after`` name another date field or ``today``) and returns the errors in
+words a person understands. The tools ``list_forms``, ``describe_form``, ``submit_form``
+(self-service: the requester confirms their own submission) and ``get_submission`` sit on
+top; submissions are stored by ``memory.submissions``. A form file that cannot be read is
+left out with a problem naming its file and line (``read_forms``); the other forms load.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from memory.errors import ConfigError, NotFound, ToolArgumentError
 from memory.submissions import SubmissionStore
 from tools.field_values import coerce_field
 from tools.registry import ToolContext, ToolOutput, ToolSpec
+from tools.yaml_files import read_yaml
+
+log = logging.getLogger(__name__)
 
 FieldType = Literal[
     "text", "long_text", "number", "money", "date", "email",
@@ -48,7 +55,8 @@ class FieldDefinition(BaseModel):
     currency: str | None = None  # money: the one accepted currency, e.g. EUR
     regex: str | None = None  # text: the whole value must match
     multiline: bool = False  # render as a text area (long_text always is)
-    not_before: str | None = None  # date: another date field this one may not precede
+    not_before: str | None = None  # date: another date field (or "today") it may not precede
+    not_after: str | None = None  # date: another date field (or "today") it may not follow
 
     @model_validator(mode="after")
     def _consistent(self) -> FieldDefinition:
@@ -85,10 +93,9 @@ class FormDefinition(BaseModel):
         if dupes:
             raise ValueError(f"form {self.name!r} declares fields twice: {dupes}")
         for f in self.fields:
-            if f.not_before and f.not_before not in names:
-                raise ValueError(
-                    f"field {f.name!r}: not_before names unknown field {f.not_before!r}"
-                )
+            for rule, other in (("not_before", f.not_before), ("not_after", f.not_after)):
+                if other and other != TODAY and other not in names:
+                    raise ValueError(f"field {f.name!r}: {rule} names unknown field {other!r}")
         return self
 
     def field(self, name: str) -> FieldDefinition:
@@ -98,28 +105,39 @@ class FormDefinition(BaseModel):
         raise NotFound(f"form {self.name!r} has no field {name!r}")
 
 
-def load_forms(workspace: Path) -> dict[str, FormDefinition]:
-    """Every form in ``workspace/forms/*.yaml`` by name; a broken file is a ``ConfigError``."""
+def read_forms(workspace: Path) -> tuple[dict[str, FormDefinition], list[str]]:
+    """Every readable form of ``workspace/forms/*.yaml`` by name, and one problem per file that
+    is not (naming its file and line): a broken file disables that form only."""
     forms: dict[str, FormDefinition] = {}
+    problems: list[str] = []
     for path in sorted((Path(workspace) / "forms").glob("*.y*ml")):
-        form = _load_form(path)
-        if form.name in forms:
-            raise ConfigError(f"form {form.name!r} is declared twice ({path.name!r})")
+        try:
+            form = _load_form(path)
+            if form.name in forms:
+                raise ConfigError(f"forms/{path.name}: form {form.name!r} is declared twice")
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
         forms[form.name] = form
+    return forms, problems
+
+
+def load_forms(workspace: Path) -> dict[str, FormDefinition]:
+    """The readable forms (``read_forms``); each disabled one is logged with its problem."""
+    forms, problems = read_forms(workspace)
+    for problem in problems:
+        log.warning("form disabled: %s", problem)
     return forms
 
 
 def _load_form(path: Path) -> FormDefinition:
+    doc = read_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{doc.name}: a form file must hold a mapping (name:, title:, fields:)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if not isinstance(raw, dict):
-            raise ConfigError(f"form file {path.name!r} is not a mapping")
-        raw.setdefault("name", path.stem)
-        return FormDefinition.model_validate(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"form file {path.name!r} is not valid YAML: {exc}") from exc
+        return FormDefinition.model_validate({"name": path.stem, **doc.data})
     except ValidationError as exc:
-        raise ConfigError(f"form file {path.name!r} is invalid: {exc}") from exc
+        raise doc.invalid(exc) from exc
 
 
 def validate_values(
@@ -153,12 +171,29 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value == []
 
 
+TODAY = "today"  # a date rule's bound that means the day of the check
+
+
 def _check_order(form: FormDefinition, clean: dict[str, Any], errors: dict[str, str]) -> None:
     for f in form.fields:
-        earlier = f.not_before
-        if earlier and f.name in clean and earlier in clean and clean[f.name] < clean[earlier]:
-            other = form.field(earlier).label
-            errors.setdefault(f.name, f"{f.label} cannot be before {other}")
+        if f.name not in clean:
+            continue
+        for other, word, wrong in (
+            (f.not_before, "before", lambda mine, bound: mine < bound),
+            (f.not_after, "after", lambda mine, bound: mine > bound),
+        ):
+            bound, label = _bound(form, clean, other)
+            if bound is not None and wrong(clean[f.name], bound):
+                errors.setdefault(f.name, f"{f.label} cannot be {word} {label}")
+
+
+def _bound(form: FormDefinition, clean: dict[str, Any], other: str | None) -> tuple[Any, str]:
+    """A date rule's bound as a clean (ISO) value and its label; None when it has none."""
+    if other == TODAY:
+        return date.today().isoformat(), "today"
+    if other and other in clean:
+        return clean[other], form.field(other).label
+    return None, ""
 
 
 def describe(form: FormDefinition) -> str:
@@ -205,7 +240,9 @@ class SubmitFormArgs(BaseModel):
 
 class GetSubmissionArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    submission_id: str = Field(description="The submission's id, e.g. EXP-01001.")
+    submission_id: str = Field(
+        description="The submission's id, as it was given when the form was submitted."
+    )
 
 
 def make_form_tools(forms: Mapping[str, FormDefinition], store: SubmissionStore) -> list[ToolSpec]:
@@ -283,6 +320,7 @@ def make_form_tools(forms: Mapping[str, FormDefinition], store: SubmissionStore)
             side_effect="write",
             activity="submitting the form...",
             summary=summarize_submit,
+            self_service=True,  # the submission is the requester's own
         ),
         ToolSpec(
             "get_submission",

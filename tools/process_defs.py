@@ -5,21 +5,24 @@ A process is an ordered list of typed steps (``form``, ``lookup_docs``, ``read_s
 ``when:`` condition over the run's values, plus ``on_reject`` steps that run when an approval
 is refused. Everything a run will need is checked at load time: step ids are unique, conditions
 parse (``tools.process_conditions``), and every Jinja2 template compiles, so a broken file
-fails with its name and the offending step instead of half-way through somebody's claim.
+fails with its name, line and the offending step instead of half-way through somebody's claim;
+``tools.process_checks`` then checks the sheets, forms and templates it names. A broken file
+disables that one process (``read_processes`` lists why); the others load.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jinja2
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -27,6 +30,9 @@ from pydantic import (
 
 from memory.errors import ConfigError, NotFound
 from tools.process_conditions import Condition
+from tools.yaml_files import YamlFile, read_yaml
+
+log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -176,7 +182,7 @@ Step = Annotated[
 
 
 class ReferenceSpec(BaseModel):
-    """How the run's business reference looks: ``EXP`` + 5 digits -> ``EXP-00042``."""
+    """How the run's business reference looks: ``REQ`` + 5 digits -> ``REQ-00042``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -196,6 +202,13 @@ class ProcessDef(BaseModel):
     reference: ReferenceSpec
     steps: list[Step] = Field(min_length=1)
     on_reject: list[Step] = Field(default_factory=list)
+    # Where the definition came from, for problems found after loading ("processes/x.yaml,
+    # line 12"): step id -> "file, line".
+    _where: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def where(self, step_id: str | None = None) -> str:
+        """The file (and the step's line) a problem with this process points at."""
+        return self._where.get(step_id or "", self._where.get("", f"process {self.name!r}"))
 
     def step(self, step_id: str) -> _Step:
         for step in [*self.steps, *self.on_reject]:
@@ -214,17 +227,18 @@ class ProcessDef(BaseModel):
         for step in [*self.steps, *self.on_reject]:
             where = f"process {self.name!r}, step {step.id!r}"
             if step.id in seen:
-                raise ConfigError(f"{where}: the step id is used twice")
+                raise StepConfigError(step.id, f"{where}: the step id is used twice")
             seen.add(step.id)
             try:
                 _ = step.condition
             except ConfigError as exc:
-                raise ConfigError(f"{where}: {exc}") from exc
+                raise StepConfigError(step.id, f"{where}: {exc}") from exc
             for text in step.templates():
                 try:
                     TEMPLATES.parse(text)
                 except jinja2.TemplateSyntaxError as exc:
-                    raise ConfigError(f"{where}: template {text!r}: {exc.message}") from exc
+                    message = f"{where}: template {text!r}: {exc.message}"
+                    raise StepConfigError(step.id, message) from exc
         if any(isinstance(s, FormStep) for s in self.steps) and not self._form_names():
             raise ConfigError(f"process {self.name!r}: a form step needs a form")
 
@@ -234,42 +248,65 @@ class ProcessDef(BaseModel):
 
 
 def load_process_file(path: Path) -> ProcessDef:
-    """Read and check one process file; ConfigError names the file and the problem."""
+    """Read and check one process file; ConfigError names the file, the line and the problem."""
+    doc = read_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{doc.name}: a process file must hold a mapping")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"process file {path.name!r} cannot be read: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"process file {path.name!r} must hold a mapping")
-    raw.setdefault("name", path.stem)
-    try:
-        process = ProcessDef.model_validate(raw)
+        process = ProcessDef.model_validate({"name": path.stem, **doc.data})
     except ValidationError as exc:
-        raise ConfigError(f"process file {path.name!r} is invalid: {_short(exc)}") from exc
+        raise doc.invalid(exc) from exc
     if process.name != path.stem:
-        raise ConfigError(f"process file {path.name!r} declares name {process.name!r}")
+        raise ConfigError(f"{doc.where(['name'])}: declares name {process.name!r}")
+    process._where = _step_places(doc, process)
     try:
         process.check()
     except ConfigError as exc:
-        raise ConfigError(f"process file {path.name!r}: {exc}") from exc
+        step = exc.step_id if isinstance(exc, StepConfigError) else None
+        raise ConfigError(f"{process.where(step)}: {exc}") from exc
     return process
 
 
-def load_processes(workspace: Path) -> dict[str, ProcessDef]:
-    """Every process of a workspace, by name (an absent ``processes/`` folder means none)."""
+def _step_places(doc: YamlFile, process: ProcessDef) -> dict[str, str]:
+    places = {"": doc.name}
+    for key, steps in (("steps", process.steps), ("on_reject", process.on_reject)):
+        for index, step in enumerate(steps):
+            places[step.id] = doc.where([key, index])
+    return places
+
+
+def read_processes(workspace: Path) -> tuple[dict[str, ProcessDef], list[str]]:
+    """Every readable process of a workspace by name, and one problem per file that is not
+    (an absent ``processes/`` folder means none)."""
     folder = Path(workspace) / "processes"
     if not folder.is_dir():
-        return {}
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-    return {p.name: p for p in (load_process_file(f) for f in files)}
+        return {}, []
+    processes: dict[str, ProcessDef] = {}
+    problems: list[str] = []
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        try:
+            process = load_process_file(path)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        processes[process.name] = process
+    return processes, problems
 
 
-def _short(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:5]:
-        where = ".".join(str(x) for x in error["loc"])
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+def load_processes(workspace: Path) -> dict[str, ProcessDef]:
+    """The readable processes (``read_processes``); each disabled one is logged."""
+    processes, problems = read_processes(workspace)
+    for problem in problems:
+        log.warning("process disabled: %s", problem)
+    return processes
+
+
+class StepConfigError(ConfigError):
+    """A ConfigError about one step; where it is reported, its file and line are added."""
+
+    def __init__(self, step_id: str, message: str) -> None:
+        super().__init__(message)
+        self.step_id = step_id
 
 
 def render(template: str, values: dict[str, Any]) -> str:

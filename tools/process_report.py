@@ -108,7 +108,7 @@ class RunReport:
         return self.process.title if self.process else self.run.process
 
     def headline(self) -> str:
-        """One line: ``Expense reimbursement EXP-01001 (R-1a2b3c4d): waiting for manager approval``."""
+        """One line: ``Travel request REQ-01001 (R-1a2b3c4d): waiting for manager approval``."""
         ref = f" {self.run.reference}" if self.run.reference else ""
         return f"{self.title}{ref} ({self.run.id}): {self.state()}"
 

@@ -51,7 +51,7 @@ class StartProcessArgs(BaseModel):
 
 class ProcessStatusArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    run_id: str = Field(description="The run's id (R-...) or its reference, e.g. EXP-01001.")
+    run_id: str = Field(description="The run's id (R-...) or its reference, as given when it started.")
 
 
 def make_process_tools(engine: ProcessEngine) -> list[ToolSpec]:

@@ -2,31 +2,40 @@
 
 ``Sheets`` is the Python API (used by the tools, processes and tests); ``make_sheet_tools``
 turns it into ``list_sheets``, ``read_sheet`` (read) and ``append_sheet_row``,
-``update_sheet_row`` (write). Values are coerced to the type of their column (numbers,
-dates, yes/no, text), unknown columns are refused, and all the safety of ``sheet_files``
-(confined paths, locks, atomic writes, no formula injection) applies.
+``update_sheet_row`` (write; a shared ledger, so someone other than the requester approves).
+Values are coerced to the type of their column (numbers, dates, yes/no, text), unknown
+columns are refused, and all the safety of ``sheet_files`` (confined paths, locks, atomic
+writes, no formula injection) applies. A write with an idempotency key (an approved action's
+id, a process step's ``run:step``) is journalled (``memory.sheet_writes``): run again after a
+crash, it finds the earlier write and does not write twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from memory.errors import ToolArgumentError
+from memory.sheet_writes import SheetWrite, SheetWriteJournal
 from tools.field_values import parse_date, parse_decimal
 from tools.registry import ToolContext, ToolOutput, ToolSpec
 from tools.sheet_files import (
     ColumnKind,
+    Edit,
     SheetFile,
+    SheetUnreadable,
     Table,
     check_text,
     list_sheet_files,
     plain,
     resolve_sheet_path,
 )
+
+Change = Callable[[Table], dict[str, Any]]
 
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
@@ -65,9 +74,15 @@ def _boolean(value: Any) -> bool:
 class Sheets:
     """The spreadsheets under ``workspace/sheets``."""
 
-    def __init__(self, workspace: Path, lock_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        workspace: Path,
+        lock_timeout: float = 10.0,
+        journal: SheetWriteJournal | None = None,
+    ) -> None:
         self.root = Path(workspace) / "sheets"
         self.lock_timeout = lock_timeout
+        self.journal = journal
 
     def file(self, path: str) -> SheetFile:
         return SheetFile(resolve_sheet_path(self.root, path), self.lock_timeout)
@@ -114,17 +129,19 @@ class Sheets:
         sheet: str | None = None,
         *,
         dry_run: bool = False,
-    ) -> dict[str, Any]:
-        """Append one row by header names; returns the row as stored."""
+        key: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Append one row by header names: ``(the row as stored, written earlier)``."""
         if not values:
             raise ToolArgumentError("nothing to append", {"values": "name at least one column"})
-        with self.file(path).editing(sheet) as (table, save):
+
+        def change(table: Table) -> dict[str, Any]:
             cells = self.prepare_row(table, values)
             row: list[Any] = [cells.get(i) for i in range(len(table.headers))]
             table.rows.append(row)
-            if not dry_run:
-                save()
             return table.as_dict(row)
+
+        return self._write("append", path, sheet, change, dry_run=dry_run, key=key)
 
     def update(
         self,
@@ -135,23 +152,68 @@ class Sheets:
         sheet: str | None = None,
         *,
         dry_run: bool = False,
-    ) -> dict[str, Any]:
-        """Change the row whose ``key_column`` equals ``key_value``; returns it as stored."""
-        with self.file(path).editing(sheet) as (table, save):
-            key = table.column(key_column)
-            hits = [r for r in table.rows if _norm(_at(r, key)) == _norm(key_value)]
+        key: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Change the row whose ``key_column`` equals ``key_value``: ``(the row, written earlier)``."""
+
+        def change(table: Table) -> dict[str, Any]:
+            column = table.column(key_column)
+            hits = [r for r in table.rows if _norm(_at(r, column)) == _norm(key_value)]
             if len(hits) != 1:
                 problem = "matches no row" if not hits else f"matches {len(hits)} rows"
                 raise ToolArgumentError(
-                    problem, {"key_value": f"{key_value!r} {problem} in {table.headers[key]!r}"}
+                    problem, {"key_value": f"{key_value!r} {problem} in {table.headers[column]!r}"}
                 )
             row = hits[0]
             row.extend([None] * (len(table.headers) - len(row)))
             for index, value in self.prepare_row(table, values).items():
                 row[index] = value
-            if not dry_run:
-                save()
             return table.as_dict(row)
+
+        return self._write("update", path, sheet, change, dry_run=dry_run, key=key)
+
+    def _write(
+        self,
+        operation: Literal["append", "update"],
+        path: str,
+        sheet: str | None,
+        change: Change,
+        *,
+        dry_run: bool,
+        key: str | None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Apply ``change`` under the file lock and save, once per ``key`` (see the module doc)."""
+        journal = self.journal if key and not dry_run else None
+        earlier = journal.get(str(key)) if journal else None
+        if journal and earlier and earlier.status == "done":
+            return earlier.row, True
+        with self.file(path).editing(sheet) as edit:
+            if journal and earlier and _landed(earlier, edit):
+                journal.finish(earlier.idempotency_key)  # the crash fell after the replace
+                return earlier.row, True
+            row = change(edit.table)
+            if dry_run:
+                return row, False
+            if journal is None:
+                edit.save()
+                return row, False
+            started = SheetWrite(str(key), path, edit.table.name, operation, "started",
+                                 edit.before_hash, "", row)  # fmt: skip
+            edit.save(lambda after: journal.start(replace(started, after_hash=after)))
+            journal.finish(str(key))
+            return row, False
+
+
+def _landed(earlier: SheetWrite, edit: Edit) -> bool:
+    """Whether an interrupted write (journal ``started``) reached the file."""
+    if edit.before_hash == earlier.after_hash:
+        return True
+    if edit.before_hash == earlier.before_hash:
+        return False  # the new file never replaced the old one
+    # Someone wrote the file since: an appended row is looked for; an update is applied again
+    # (setting the same cells twice is harmless).
+    rows = [edit.table.as_dict(r) for r in edit.table.rows]
+    return earlier.operation == "append" and earlier.row in rows
 
 
 def _at(row: list[Any], index: int) -> Any:
@@ -171,13 +233,13 @@ def _norm(value: Any) -> str:
 class ListSheetsArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str | None = Field(
-        None, description="A file such as expenses.xlsx; omit to list every file."
+        None, description="A file, as list_sheets names it; omit to list every file."
     )
 
 
 class ReadSheetArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="The file, e.g. expenses.xlsx.")
+    path: str = Field(description="The file, as list_sheets names it.")
     sheet: str | None = Field(None, description="The sheet (tab); omit for the first one.")
     filters: dict[str, str] = Field(
         default_factory=dict, description="Column -> value rows must have."
@@ -187,16 +249,16 @@ class ReadSheetArgs(BaseModel):
 
 class AppendRowArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="The file, e.g. expenses.xlsx.")
+    path: str = Field(description="The file, as list_sheets names it.")
     values: dict[str, Any] = Field(description="Column header -> value for the new row.")
     sheet: str | None = Field(None, description="The sheet (tab); omit for the first one.")
 
 
 class UpdateRowArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="The file, e.g. expenses.xlsx.")
+    path: str = Field(description="The file, as list_sheets names it.")
     key_column: str = Field(description="The column that identifies the row, e.g. Claim ID.")
-    key_value: str = Field(description="Its value in that row, e.g. EXP-00998.")
+    key_value: str = Field(description="Its value in that row, e.g. the row's id.")
     values: dict[str, Any] = Field(description="Column header -> new value.")
     sheet: str | None = Field(None, description="The sheet (tab); omit for the first one.")
 
@@ -207,14 +269,22 @@ def make_sheet_tools(sheets: Sheets) -> list[ToolSpec]:
     def list_sheets(ctx: ToolContext, args: ListSheetsArgs) -> ToolOutput:
         """List the spreadsheet files, or one file's sheets with their column headers."""
         files = [args.path] if args.path else sheets.files()
-        listing = {f: sheets.headers(f) for f in files}
+        listing: dict[str, dict[str, list[str]]] = {}
+        unreadable: dict[str, str] = {}
+        for name in files:
+            try:
+                listing[name] = sheets.headers(name)
+            except SheetUnreadable as exc:  # one bad file must not hide the others
+                if args.path:
+                    raise
+                unreadable[name] = str(exc)
         lines = [
-            f"{f} / {name}: {', '.join(h)}"
-            for f, tabs in listing.items()
-            for name, h in tabs.items()
+            f"{f} / {tab}: {', '.join(h)}" for f, tabs in listing.items() for tab, h in tabs.items()
         ]
+        lines += [f"{f}: {problem}" for f, problem in unreadable.items()]
         return ToolOutput(
-            "\n".join(lines) or "No spreadsheets in the workspace.", {"files": listing}
+            "\n".join(lines) or "No spreadsheets in the workspace.",
+            {"files": listing, "unreadable": unreadable},
         )
 
     def read_sheet(ctx: ToolContext, args: ReadSheetArgs) -> ToolOutput:
@@ -233,17 +303,22 @@ def make_sheet_tools(sheets: Sheets) -> list[ToolSpec]:
 
     def append_sheet_row(ctx: ToolContext, args: AppendRowArgs) -> ToolOutput:
         """Append a row to a spreadsheet by column names; values take the column's type."""
-        row = sheets.append(args.path, args.values, args.sheet, dry_run=ctx.dry_run)
+        row, again = sheets.append(
+            args.path, args.values, args.sheet, dry_run=ctx.dry_run, key=ctx.idempotency_key
+        )
         verb = "Would append" if ctx.dry_run else "Appended"
-        return ToolOutput(f"{verb} to {args.path}: {_brief(row)}", {"row": row})
+        text = f"{verb} to {args.path}: {_brief(row)}{_EARLIER if again else ''}"
+        return ToolOutput(text, {"row": row, "already_written": again})
 
     def update_sheet_row(ctx: ToolContext, args: UpdateRowArgs) -> ToolOutput:
         """Change cells of the one row whose key column has the given value."""
-        row = sheets.update(
-            args.path, args.key_column, args.key_value, args.values, args.sheet, dry_run=ctx.dry_run
-        )
+        row, again = sheets.update(
+            args.path, args.key_column, args.key_value, args.values, args.sheet,
+            dry_run=ctx.dry_run, key=ctx.idempotency_key,
+        )  # fmt: skip
         verb = "Would update" if ctx.dry_run else "Updated"
-        return ToolOutput(f"{verb} {args.key_value} in {args.path}: {_brief(row)}", {"row": row})
+        text = f"{verb} {args.key_value} in {args.path}: {_brief(row)}{_EARLIER if again else ''}"
+        return ToolOutput(text, {"row": row, "already_written": again})
 
     return [
         ToolSpec("list_sheets", _doc(list_sheets), ListSheetsArgs, list_sheets, activity="looking at the spreadsheets..."),
@@ -259,6 +334,9 @@ def make_sheet_tools(sheets: Sheets) -> list[ToolSpec]:
             summary=lambda a: f"Update {a.key_column} = {a.key_value} in {a.path}: {_brief(a.values)}",
         ),
     ]  # fmt: skip
+
+
+_EARLIER = " (written earlier under the same approval; not written again)"
 
 
 def _brief(values: Mapping[str, Any]) -> str:

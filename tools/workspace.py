@@ -25,7 +25,7 @@ class Company(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "the company"
-    short_name: str = ""  # how people say it ("Acme"); default: the name
+    short_name: str = ""  # how people say it; default: the name
     industry: str = ""
     mail_domains: list[str] = Field(default_factory=list)  # the first is the bot's own
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")  # ISO 4217

@@ -102,7 +102,7 @@ def process_run(
 
 @process_app.command("status")
 def process_status(
-    run_id: str = typer.Argument(..., help="The run's id (R-...) or its reference (EXP-01001)."),
+    run_id: str = typer.Argument(..., help="The run's id (R-...) or its business reference."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Where a run stands: its steps, what it waits for, the messages it left."""

@@ -50,7 +50,7 @@ def tool_list() -> None:
 def tool_run(
     name: str = typer.Argument(..., help="The tool, e.g. read_sheet."),
     args: str = typer.Option(
-        "{}", "--args", help='Arguments as JSON, e.g. \'{"path": "expenses.xlsx"}\'.'
+        "{}", "--args", help='Arguments as JSON, e.g. \'{"path": "ledger.xlsx"}\'.'
     ),
     user: str = typer.Option("", "--user", help="Who calls (default RPA_TERMINAL_USER)."),
     channel: str = typer.Option(

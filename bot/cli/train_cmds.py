@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
     train_app.command("data")(train_data)
     train_app.command("run")(train_run)
+    train_app.command("publish")(train_publish)
 
 
 def data_dir(name: str) -> Path:
@@ -49,8 +50,9 @@ def train_data(
 
     from bot.agent import Persona
     from bot.cli.common import settings
-    from bot.training.context import open_registry, workspace_catalogue, workspace_context
+    from bot.training.context import open_registry, workspace_context
     from bot.training.data import DataOptions, generate_dataset, merge_records, write_dataset
+    from bot.training.facts import WorkspaceFacts
     from bot.training.real_use import approved_examples
     from bot.wiring import LazyKnowledge
 
@@ -58,7 +60,7 @@ def train_data(
     registry = open_registry(s)
     persona = Persona.of(s.workspace)
     context = workspace_context(registry, persona, date.fromisoformat(today) if today else None)
-    forms, wraps, processes = workspace_catalogue(s)
+    facts = WorkspaceFacts.load(s.workspace)
     options = DataOptions(
         seed=seed, per_template=per_template, test_per_template=test_per_template,
         answers_per_template=answers_per_template,
@@ -69,7 +71,7 @@ def train_data(
             answers_per_template=min(1, answers_per_template), test_answers_per_template=1,
         )  # fmt: skip
     knowledge = LazyKnowledge(s).get() if answers_per_template else None
-    dataset = generate_dataset(context, forms, wraps, processes, options, knowledge)
+    dataset = generate_dataset(context, facts, options, knowledge)
     if from_audit:
         merge_records(dataset.splits, approved_examples(s, context))
     directory = write_dataset(dataset, data_dir(name))
@@ -142,7 +144,14 @@ def train_run(
                 minutes = (time.perf_counter() - started) / 60
                 typer.echo(f"{minutes:6.1f} min  step {done}/{total}  {text}", err=True)
 
-        result = train_adapter(settings(), data_dir(name), adapter_name or name, config, progress)
+        result = train_adapter(
+            settings(),
+            data_dir(name),
+            adapter_name or name,
+            config,
+            progress,
+            say=bar.console.print,
+        )
     typer.echo(
         f"Validation loss per epoch (0 = before): {', '.join(f'{v:.4f}' for v in result.val_losses)}"
     )
@@ -180,3 +189,24 @@ def adapter_for(label: str, adapters: Path, configured: Path | None) -> Path | N
             f"{label!r} is neither 'base', 'adapter', an adapter name nor an adapter directory"
         )
     return path
+
+
+def train_publish(
+    name: str = typer.Argument(
+        "default", help="The adapter to publish (a name under models/adapters)."
+    ),
+) -> None:
+    """Copy a trained adapter into the workspace's adapter/ (fp16), where the bot uses it by default."""
+    from bot.cli.common import settings
+    from bot.training.publish import publish_adapter, size_mb
+
+    s = settings()
+    source = s.models_dir / "adapters" / name
+    try:
+        target = publish_adapter(source, s.workspace)
+    except FileNotFoundError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"Published {source} to {target} ({size_mb(target)} MB); unset RPA_ADAPTER to use it."
+    )

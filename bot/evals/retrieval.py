@@ -1,6 +1,6 @@
 """Retrieval quality: recall@1, recall@5 and MRR of vector, keyword and hybrid search.
 
-The evaluation set (``examples/acme/eval/retrieval.yaml``) names, for each question, the
+The evaluation set (a workspace's ``eval/retrieval.yaml``) names, for each question, the
 document and section that answer it. A hit is correct when it comes from that document and
 its section path contains that heading. Figures are reported per search mode, overall and per
 question kind (literal, paraphrase, no_overlap), so the value of fusing the two rankings shows.

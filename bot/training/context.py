@@ -12,12 +12,11 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from bot.adapters import FINGERPRINT_USER as TRAINING_USER
 from bot.config import Settings
 
 if TYPE_CHECKING:
     from bot.agent import Persona
-
-TRAINING_USER = "U0TRAIN01"
 
 
 @dataclass(frozen=True)
@@ -80,22 +79,10 @@ def workspace_context(
     roles: tuple[str, ...] = (),
 ) -> ModelContext:
     """The context the agent would build for ``user`` on ``today`` with this registry's tools."""
+    from bot.adapters import bound_tool_schemas
     from bot.agent import render_system_prompt
-    from bot.llm.tool_calls import to_openai_tools
-    from tools.registry import ToolContext
 
     day = (today or date.today()).isoformat()
     system = render_system_prompt(persona, user, roles, today or date.today())
-    tools = to_openai_tools(registry.langchain_tools(ToolContext(user=user, dry_run=True)))
+    tools = bound_tool_schemas(registry, user)
     return ModelContext(day, user, tuple(roles), system, tuple(tools))
-
-
-def workspace_catalogue(settings: Settings) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """Forms (name -> title), which process wraps which form, and the process names."""
-    from tools.forms import load_forms
-    from tools.process_defs import load_processes
-
-    forms = {name: form.title for name, form in load_forms(settings.workspace).items()}
-    processes = load_processes(settings.workspace)
-    wraps = {str(p.form): name for name, p in processes.items() if getattr(p, "form", None)}
-    return forms, wraps, list(processes)

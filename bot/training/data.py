@@ -32,6 +32,7 @@ from langchain_core.messages import (
 )
 
 from bot.training.context import ModelContext
+from bot.training.facts import WorkspaceFacts
 from bot.training.intents import workspace_intents
 from bot.training.templates import POLITE_PREFIX, POLITE_SUFFIX, Intent
 
@@ -100,16 +101,12 @@ def _typo(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def phrase(template: str, slots: dict[str, str], rng: random.Random, typo_rate: float) -> str:
-    """A request from a template: values in, then politeness, casing and the odd typo."""
-    if rng.random() < typo_rate:
-        template = _typo(template, rng)
-    text = template.format(**slots)
-    text = v_strip(
-        POLITE_PREFIX[rng.randrange(len(POLITE_PREFIX))]
-        + text
-        + POLITE_SUFFIX[rng.randrange(len(POLITE_SUFFIX))]
-    )
+def polite(text: str, rng: random.Random) -> str:
+    """A filled request with the odd greeting or thanks, and its first letter in either case."""
+    suffix = POLITE_SUFFIX[rng.randrange(len(POLITE_SUFFIX))]
+    if text.rstrip()[-1:] in "?!." and suffix.startswith("."):
+        suffix = suffix[1:]  # "approved yet? Thanks", not "approved yet?. Thanks"
+    text = v_strip(POLITE_PREFIX[rng.randrange(len(POLITE_PREFIX))] + text + suffix)
     return text[0].upper() + text[1:] if rng.random() < 0.5 else text
 
 
@@ -136,8 +133,11 @@ def _records(
     for index in indices:
         rng = random.Random(f"{options.seed}:{intent.name}:{index}:{split}")
         for n in range(count):
-            slots, gold = intent.fill(rng, today)
-            text = phrase(intent.templates[index], slots, rng, options.typo_rate)
+            template = intent.templates[index]
+            if rng.random() < options.typo_rate:  # typos in the wording, never in a value
+                template = _typo(template, rng)
+            text, gold = intent.fill(rng, today, template)
+            text = polite(text, rng)
             if "tool" in gold:
                 gold = {
                     "tool": gold["tool"],
@@ -156,20 +156,18 @@ def _records(
 
 def generate_dataset(
     context: ModelContext,
-    forms: dict[str, str],
-    form_process: dict[str, str],
-    processes: list[str],
+    facts: WorkspaceFacts,
     options: DataOptions,
     knowledge: KnowledgeBase | None = None,
 ) -> Dataset:
     """Every split for the intents whose tools ``context`` binds (deterministic by seed).
 
     With ``knowledge`` (an indexed knowledge base), document questions with cited answers
-    join them (``bot.training.answers``).
+    join them (``bot.training.answers``), and its sections are the topics people ask about.
     """
     splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     skipped: list[str] = []
-    intents = workspace_intents(forms, form_process, processes)
+    intents = workspace_intents(facts, doc_topics(knowledge))
     if options.max_intents:
         intents = intents[: options.max_intents]
     for intent in intents:
@@ -179,10 +177,21 @@ def generate_dataset(
             continue
         for split, indices in split_templates(intent, options).items():
             count = options.test_per_template if split == "test" else options.per_template
+            count = max(1, round(count * intent.weight))
             splits[split].extend(_records(intent, split, indices, count, context, options))
     if options.answers_per_template:
         skipped += _add_answers(splits, context, options, knowledge)
     return Dataset(splits, context, skipped)
+
+
+def doc_topics(knowledge: KnowledgeBase | None) -> list[str]:
+    """What people ask the documents about: every section heading, by its own words."""
+    if knowledge is None:
+        return []
+    from bot.training import answers
+
+    headings = [s.heading.lower() for s in answers.sections(knowledge)]
+    return [h for h in dict.fromkeys(headings) if len(h.split()) <= 6]
 
 
 def _add_answers(

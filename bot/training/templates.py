@@ -1,24 +1,35 @@
-"""Request templates per intent: how people ask, and the tool call (or question) that answers them.
+"""How people ask for a form: generic phrasings built on its title and labels, and the company's own.
 
-An ``Intent`` has phrasings (templates with ``{slots}``) and a ``fill`` that draws realistic
-values and returns the slots with the gold outcome: a tool call with exact arguments, or a
-clarifying question when the request leaves a required value out. Splits are made by template,
-so the held-out test measures phrasings the model never saw. Form requests go to
-``start_process`` when a process wraps that form, else to ``submit_form``.
+An ``Intent`` has phrasings (templates with slots) and a ``fill`` that draws realistic values
+and returns the slots with the gold outcome: a tool call with exact arguments, or a clarifying
+question when the request leaves a required value out. Splits are made by template, so the
+held-out test measures phrasings the model never saw.
+
+A form request is built from a ``Request``: each field's value as said and as gold, and how it
+is mentioned ("project P-1234", "receipt attached", or the value alone when the value says
+what it is). Generic templates place the mentions after an opener made of the form's title;
+a company's own templates (``training/phrasings.yaml``) name fields as ``{field}``, and the
+fields they leave out are appended as mentions.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from bot.training import values as v
+from bot.training.facts import FormWords, WorkspaceFacts
+from tools.forms import FieldDefinition, FormDefinition
 
 Gold = dict[str, Any]  # {"tool": name, "args": {...}} or {"ask": question, "missing": field}
-Filled = tuple[dict[str, str], Gold]
+Filled = tuple[str, Gold]  # the request as written, and its gold outcome
+
+POLITE_PREFIX = ("", "", "", "hi, ", "hello! ", "please ", "hey, ", "good morning, ")
+POLITE_SUFFIX = ("", "", "", " thanks", ", thank you!", " pls", " :)", ". Thanks a lot")
 
 
 @dataclass(frozen=True)
@@ -28,208 +39,269 @@ class Intent:
     name: str
     tools: tuple[str, ...]  # every tool the gold may name; the intent is skipped without them
     templates: tuple[str, ...]
-    fill: Callable[[random.Random, date], Filled]
+    fill: Callable[[random.Random, date, str], Filled]  # rng, today, the template to fill
     form: str | None = None  # the form whose fields the request fills, if any
+    weight: float = 1.0  # examples per template relative to other intents
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# ---- form requests --------------------------------------------------------------------------
+# ---- generic request templates ------------------------------------------------------------------
+
+# {opener} is the form's title with a verb; {body} the values' mentions; {title} the bare title.
+GENERIC = (
+    "{opener}: {body}",
+    "{opener} - {body}",
+    "{opener} with {body}",
+    "{body}. {opener} please",
+    "can you {verb} {article} {title}? {body}",
+    "I need {article} {title}: {body}",
+    "{title}: {body}",
+    "{body} - please {verb} {article} {title} for me",
+    "new {title}, {body}",
+    "could you {verb} my {title}? {body}",
+    "{opener} for me. {body}",
+    "I'd like to {verb} {article} {title} ({body})",
+    "{title} please. {body}",
+    "help me {verb} {article} {title}: {body}",
+)
+VERBS = ("submit", "file", "put in", "create", "raise", "send in", "open", "start")
+SEPARATORS = (", ", ", ", "; ", " and ", " - ")
 
 
-def _expense(rng: random.Random, today: date) -> tuple[dict[str, str], dict[str, Any]]:
-    category = v.pick(rng, tuple(v.EXPENSES))
-    description = v.pick(rng, v.EXPENSES[category])
-    amount = v.an_amount(rng, 8, 120 if category != "lodging" else 400)
-    _, when = v.a_date(rng, today)
-    slots = {
-        "amount": amount.said,
-        "expense_date": when.said,
-        "description": description,
-        "project": "",
-        "receipt": "",
-    }
-    gold: dict[str, Any] = {
-        "expense_date": when.gold,
-        "category": category,
-        "amount": amount.gold,
-        "description": description,
-    }
-    if rng.random() < 0.4:
-        code = v.a_code(rng, "PRJ-", 4)
-        slots["project"] = v.pick(
-            rng, (f", project {code}", f" (project code {code})", f", charge it to {code}")
-        )
-        gold["project_code"] = code
-    if rng.random() < 0.4:
-        slots["receipt"] = v.pick(
-            rng, (", receipt attached", " - I have the receipt", ", receipt is attached")
-        )
-        gold["receipt_attached"] = True
-    return slots, gold
+@dataclass
+class Request:
+    """One drawn request for a form: per field, what is said and what the call carries."""
+
+    said: dict[str, str] = field(default_factory=dict)
+    gold: dict[str, Any] = field(default_factory=dict)
+    mentions: dict[str, str] = field(default_factory=dict)  # field -> "label value" phrase
+    dates: dict[str, date] = field(default_factory=dict)  # date fields' days, for later ones
 
 
-LEAVE_WORDS = {
-    "annual": ("annual leave", "vacation", "holiday"),
-    "sick": ("sick leave",),
-    "parental": ("parental leave",),
-    "unpaid": ("unpaid leave",),
-    "compassionate": ("compassionate leave",),
-    "training": ("training leave",),
-}
+def request_for(
+    form: FormDefinition,
+    facts: WorkspaceFacts,
+    rng: random.Random,
+    today: date,
+    leave_out: str | None = None,
+) -> Request:
+    """Values for every required field (but ``leave_out``) and some optional ones."""
+    words = facts.words_for(form.name)
+    record = dict(v.pick(rng, words.records)) if words.records else {}
+    request = Request()
+    for f in form.fields:
+        if f.name == leave_out:
+            continue
+        wanted = f.required or f.name in record or rng.random() < 0.35
+        if not wanted or (f.type == "user" and not f.required):
+            continue
+        said = _value(f, form, facts, words, record, request, rng, today)
+        if said is None:
+            continue
+        request.said[f.name], request.gold[f.name] = said.said, said.gold
+        request.mentions[f.name] = mention(f, said.said, words, rng)
+    return request
 
 
-def _leave(rng: random.Random, today: date) -> tuple[dict[str, str], dict[str, Any]]:
-    kind = v.pick(rng, tuple(LEAVE_WORDS))
-    start, start_said = v.a_date(rng, today, (3, 60))
-    length = rng.randint(1, 10)
-    _, end_said = v.a_date(rng, start, (length - 1, length - 1))
-    days = v.plain_number(length if rng.random() < 0.85 else length - 0.5)
-    slots = {
-        "leave_word": v.pick(rng, LEAVE_WORDS[kind]),
-        "start_date": start_said.said,
-        "end_date": end_said.said,
-        "days": str(days),
-        "note": "",
-    }
-    gold: dict[str, Any] = {
-        "leave_type": kind,
-        "start_date": start_said.gold,
-        "end_date": end_said.gold,
-        "days": days,
-    }
-    if rng.random() < 0.3:
-        note = v.pick(rng, v.LEAVE_NOTES)
-        slots["note"] = v.pick(rng, (f", note: {note}", f" (reason: {note})"))
-        gold["note"] = note
-    return slots, gold
+def _value(
+    f: FieldDefinition,
+    form: FormDefinition,
+    facts: WorkspaceFacts,
+    words: FormWords,
+    record: dict[str, Any],
+    request: Request,
+    rng: random.Random,
+    today: date,
+) -> v.Said | None:
+    if f.name in record:
+        return _from_record(f, record[f.name], words, rng, today, facts)
+    if f.type in ("choice", "multi_choice"):
+        return _choice(f, words, rng)
+    if f.type == "boolean":
+        return v.Said("yes", True) if (f.required or rng.random() < 0.9) else None
+    if f.type == "date":
+        return _date(f, form, request, rng, today, facts.profile.company.date_order)
+    if f.type == "money":
+        low, high = _bounds(f, 5.0, 20000.0)
+        company = facts.profile.company
+        currency = f.currency or company.currency
+        return v.an_amount(rng, low, high, currency, company.decimal_separator)
+    if f.type == "number":
+        low, high = _bounds(f, 1.0, 10.0)
+        return v.a_number(rng, low, high, f.decimals)
+    if f.type == "email":
+        return _email(f, words, facts, rng)
+    if f.type == "user":
+        mention = f"<@U0{rng.randrange(10**7, 10**8)}>"
+        return v.Said(mention, mention)
+    return _text(f, words, rng)
 
 
-def _vendor(rng: random.Random, today: date) -> tuple[dict[str, str], dict[str, Any]]:
-    name, vat, country, email = v.pick(rng, v.VENDORS)
-    category = v.VENDOR_CATEGORY[name.split()[0]]
-    contact = v.pick(rng, v.PEOPLE)
-    spend = v.an_amount(rng, 2000, 250000, cents=False)
-    iban = f"{country}{rng.randrange(10, 99)}{rng.randrange(10**17, 10**18)}"
-    slots = {"legal_name": name, "vat_id": vat, "country": country, "contact_name": contact, "contact_email": email,
-             "category": category.replace("_", " "), "expected_annual_spend": spend.said, "iban": iban}  # fmt: skip
-    gold = {"legal_name": name, "vat_id": vat, "country": country, "contact_name": contact, "contact_email": email,
-            "category": category, "expected_annual_spend": spend.gold, "iban": iban}  # fmt: skip
-    return slots, gold
+def _from_record(
+    f: FieldDefinition,
+    value: Any,
+    words: FormWords,
+    rng: random.Random,
+    today: date,
+    facts: WorkspaceFacts,
+) -> v.Said:
+    if f.type in ("choice", "multi_choice"):
+        said = words.say.get(f.name, {}).get(str(value))
+        return v.Said(v.pick(rng, said) if said else str(value).replace("_", " "), value)
+    return v.Said(str(value), value)
 
 
-def _purchase(rng: random.Random, today: date) -> tuple[dict[str, str], dict[str, Any]]:
-    vendor = v.pick(rng, v.VENDORS)[0]
-    what = v.pick(rng, v.PURCHASES)
-    amount = v.an_amount(rng, 1000, 40000, cents=False)
-    center = v.a_code(rng, "CC-", 3)
-    slots = {
-        "vendor": vendor,
-        "description": what,
-        "amount": amount.said,
-        "cost_center": center,
-        "quotes": "",
-        "needed_by": "",
-    }
-    gold: dict[str, Any] = {
-        "vendor": vendor,
-        "description": what,
-        "amount": amount.gold,
-        "cost_center": center,
-    }
-    if rng.random() < 0.35:
-        quotes = rng.randint(1, 4)
-        slots["quotes"] = f", {quotes} quote{'s' if quotes > 1 else ''}"
-        gold["quotes"] = quotes
-    if rng.random() < 0.35:
-        _, by = v.a_date(rng, today, (7, 60))
-        slots["needed_by"] = f", needed by {by.said}"
-        gold["needed_by"] = by.gold
-    return slots, gold
+def _choice(f: FieldDefinition, words: FormWords, rng: random.Random) -> v.Said:
+    option = v.pick(rng, f.options)
+    said = words.say.get(f.name, {}).get(option) or [option.replace("_", " ")]
+    text = v.pick(rng, said)
+    return v.Said(text, [option] if f.type == "multi_choice" else option)
 
 
-SYSTEM_WORDS = {"email": "email", "erp": "the ERP", "crm": "the CRM", "hr_portal": "the HR portal",
-                "vpn": "the VPN", "github": "GitHub", "finance_reporting": "finance reporting"}  # fmt: skip
+def _bounds(f: FieldDefinition, low: float, high: float) -> tuple[float, float]:
+    lo = max(f.min if f.min is not None else low, low if f.min is None else f.min)
+    hi = min(f.max if f.max is not None else high, max(high, lo * 4))
+    return lo, max(lo, hi)
 
 
-def _access(rng: random.Random, today: date) -> tuple[dict[str, str], dict[str, Any]]:
-    system = v.pick(rng, tuple(SYSTEM_WORDS))
-    level = v.pick(rng, ("read", "write", "admin"))
-    why = v.pick(rng, v.JUSTIFICATIONS)
-    slots = {
-        "system": SYSTEM_WORDS[system],
-        "access_level": level,
-        "justification": why,
-        "until": "",
-    }
-    gold: dict[str, Any] = {"system": system, "access_level": level, "justification": why}
-    if rng.random() < 0.3:
-        _, until = v.a_date(rng, today, (30, 200))
-        slots["until"] = f" until {until.said}"
-        gold["until"] = until.gold
-    return slots, gold
+PAST_WORDS = re.compile(r"\b(paid|spent|happened|occurred|incident|ago|noticed|delivered|expense)")
 
 
-FORM_SAMPLERS: dict[str, Callable[[random.Random, date], tuple[dict[str, str], dict[str, Any]]]] = {
-    "expense_claim": _expense, "leave_request": _leave, "vendor_onboarding": _vendor,
-    "purchase_request": _purchase, "it_access": _access,
-}  # fmt: skip
+def _date(
+    f: FieldDefinition,
+    form: FormDefinition,
+    request: Request,
+    rng: random.Random,
+    today: date,
+    date_order: str,
+) -> v.Said:
+    """A date in a sensible window: after the field it may not precede, past for past events."""
+    if f.not_before and f.not_before in request.gold:
+        start = request.dates.get(f.not_before, today)
+        offset = (start - today).days
+        day, said = v.a_date(rng, today, (offset, offset + rng.randint(0, 9)), date_order)
+    elif PAST_WORDS.search(f"{f.label} {f.help}".lower()):
+        day, said = v.a_date(rng, today, (-25, 0), date_order)
+    else:
+        day, said = v.a_date(rng, today, (2, 60), date_order)
+    request.dates[f.name] = day
+    return said
 
-FORM_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "expense_claim": (
-        "file my expense: {amount} on {expense_date} for {description}{project}{receipt}",
-        "I spent {amount} on {description} on {expense_date}{project}{receipt}, please claim it back",
-        "expense claim: {description}, {amount}, date {expense_date}{project}{receipt}",
-        "can you submit a claim for {description}? It was {amount} on {expense_date}{project}{receipt}",
-        "on {expense_date} I paid {amount} for {description}{receipt}{project}. Reimburse me please",
-        "claim {amount} for {description} ({expense_date}){project}{receipt}",
-        "please get me reimbursed: {description}, {expense_date}, {amount}{project}{receipt}",
-        "new expense - {amount} - {description} - {expense_date}{project}{receipt}",
-        "I need to expense {description} from {expense_date}, total {amount}{receipt}{project}",
-        "record my expense of {amount} for {description}, paid {expense_date}{project}{receipt}",
-    ),
-    "leave_request": (
-        "I'd like {leave_word} from {start_date} to {end_date}, {days} days{note}",
-        "request {days} days of {leave_word} from {start_date} until {end_date}{note}",
-        "book {leave_word} for me: {start_date} - {end_date} ({days} working days){note}",
-        "can I take {leave_word} {start_date} to {end_date}? that's {days} days{note}",
-        "leave request: {leave_word}, start {start_date}, end {end_date}, {days} days{note}",
-        "please put in {leave_word} starting {start_date} and ending {end_date}, {days} days{note}",
-        "I need {days} days off ({leave_word}) from {start_date} through {end_date}{note}",
-        "{leave_word} {start_date} to {end_date}, {days} days in total{note}",
-        "submit my {leave_word}: from {start_date}, back after {end_date}, {days} days{note}",
-        "I'm taking {leave_word} between {start_date} and {end_date} ({days} days){note}",
-    ),
-    "vendor_onboarding": (
-        "onboard a new vendor: {legal_name}, VAT {vat_id}, country {country}, contact {contact_name} <{contact_email}>, category {category}, expected spend {expected_annual_spend} a year, IBAN {iban}",
-        "please register supplier {legal_name} ({country}, VAT id {vat_id}); {category}; contact {contact_name}, {contact_email}; about {expected_annual_spend} per year; IBAN {iban}",
-        "new supplier {legal_name}. VAT: {vat_id}. Country: {country}. Contact: {contact_name} ({contact_email}). Category: {category}. Annual spend: {expected_annual_spend}. IBAN: {iban}",
-        "we want to buy from {legal_name}, a {category} vendor in {country} (VAT {vat_id}), roughly {expected_annual_spend} per year; the contact is {contact_name} at {contact_email}, bank IBAN {iban}. Onboard them",
-        "set up vendor {legal_name} with VAT id {vat_id}, country {country}, IBAN {iban}, contact {contact_name} / {contact_email}, {category}, spend {expected_annual_spend}",
-        "add {legal_name} as a supplier: {category}, {country}, VAT {vat_id}, IBAN {iban}, expected annual spend {expected_annual_spend}, contact person {contact_name} ({contact_email})",
-        "vendor onboarding for {legal_name} - contact {contact_name}, {contact_email} - VAT {vat_id} - {country} - {category} - {expected_annual_spend}/year - IBAN {iban}",
-        "can you onboard {legal_name}? VAT number {vat_id}, based in {country}, category {category}, we expect {expected_annual_spend} a year, contact {contact_name} ({contact_email}), IBAN {iban}",
-    ),
-    "purchase_request": (
-        "I need a purchase order for {description} from {vendor}, {amount}, cost center {cost_center}{quotes}{needed_by}",
-        "please raise a PO: {vendor}, {description}, {amount}, {cost_center}{quotes}{needed_by}",
-        "purchase request for {description} at {vendor} costing {amount}, charge {cost_center}{needed_by}{quotes}",
-        "can you order {description} from {vendor}? total {amount} on cost center {cost_center}{quotes}{needed_by}",
-        "we want to buy {description} from {vendor} for {amount} (cost center {cost_center}){quotes}{needed_by}",
-        "PO please - vendor {vendor} - {description} - {amount} - {cost_center}{needed_by}{quotes}",
-        "request a purchase of {amount} from {vendor} for {description}, cost center {cost_center}{quotes}{needed_by}",
-        "buy {description} from {vendor}: {amount}, cost centre {cost_center}{quotes}{needed_by}",
-    ),
-    "it_access": (
-        "I need {access_level} access to {system}{until} because {justification}",
-        "please give me {access_level} access on {system}{until}; {justification}",
-        "request {system} access, level {access_level}{until} - reason: {justification}",
-        "can I get {access_level} rights for {system}{until}? {justification}",
-        "access request: {system}, {access_level}{until}, why: {justification}",
-        "grant me {access_level} permissions in {system}{until}, {justification}",
-        "I'd like {access_level} access to {system}{until} since {justification}",
-        "{system} {access_level} access please{until} ({justification})",
-    ),
-}
 
-POLITE_PREFIX = ("", "", "", "hi, ", "hello! ", "please ", "hey, ", "good morning, ")
-POLITE_SUFFIX = ("", "", "", " thanks", ", thank you!", " pls", " :)", ". Thanks a lot")
+def _email(
+    f: FieldDefinition, words: FormWords, facts: WorkspaceFacts, rng: random.Random
+) -> v.Said:
+    known = words.fields.get(f.name)
+    if known:
+        value = str(v.pick(rng, known))
+        return v.Said(value, value)
+    person = v.pick(rng, facts.people()).lower().split()
+    domains = facts.profile.company.mail_domains or ["example.com"]
+    value = f"{person[0]}.{person[-1]}@{v.pick(rng, domains)}"
+    value = re.sub(r"[^a-z0-9.@-]", "", value)
+    return v.Said(value, value)
+
+
+_EXAMPLE = re.compile(r"""(?:e\.g\.|for example|like|such as)\s*["“]?([^"”.;)]+)["”]?""", re.I)
+
+
+def _text(f: FieldDefinition, words: FormWords, rng: random.Random) -> v.Said | None:
+    known = words.fields.get(f.name)
+    if known:
+        value = str(v.pick(rng, known))
+        return v.Said(value, value)
+    if f.regex:
+        made = v.from_regex(rng, f.regex) or _example_matching(f, rng)
+        return v.Said(made, made) if made else None
+    example = _EXAMPLE.search(f.help)
+    if example and rng.random() < 0.5:
+        value = example.group(1).strip()
+        return v.Said(value, value)
+    label = f.label.lower()
+    if "name" in label or "contact" in label or "person" in label:
+        value = v.pick(rng, v.GENERIC_PEOPLE)
+    else:
+        value = v.pick(rng, v.GENERIC_TEXT)
+    return v.Said(value, value)
+
+
+def _example_matching(f: FieldDefinition, rng: random.Random) -> str | None:
+    """A value from the help text that matches the field's pattern (for patterns too rich to draw)."""
+    assert f.regex is not None
+    found = [m.group(0) for m in re.finditer(f.regex, f.help) if re.fullmatch(f.regex, m.group(0))]
+    return v.pick(rng, found) if found else None
+
+
+def mention(f: FieldDefinition, said: str, words: FormWords, rng: random.Random) -> str:
+    """How a request names one value: the company's own way, else by its label."""
+    own = words.mention.get(f.name)
+    if own:
+        return v.pick(rng, own).replace("{value}", said)
+    label = f.label.lower()
+    if f.type == "boolean":
+        return v.pick(rng, (label, f"{label}: yes", f"with {label}"))
+    if f.type in ("money", "date", "email") and rng.random() < 0.5:
+        return said
+    if f.type in ("choice", "multi_choice") and rng.random() < 0.5:
+        return said
+    return v.pick(rng, (f"{label} {said}", f"{label}: {said}", f"{said} ({label})"))
+
+
+def title_words(form: FormDefinition) -> str:
+    """The title as it reads inside a sentence: "Expense claim" -> "expense claim", "IT" stays."""
+    return " ".join(w if w.isupper() else w.lower() for w in form.title.split())
+
+
+def article(text: str) -> str:
+    return "an" if text[:1].lower() in "aeiou" else "a"
+
+
+GENERIC_SLOTS = frozenset({"opener", "body", "title", "verb", "article"})
+
+
+def render_request(
+    template: str, form: FormDefinition, request: Request, words: FormWords, rng: random.Random
+) -> str:
+    """A request in a generic template or a company's own (told apart by their slots)."""
+    if set(re.findall(r"\{(\w+)\}", template)) <= GENERIC_SLOTS:
+        return render_generic(template, form, request, rng)
+    return render_own(template, request, words, rng)
+
+
+def render_generic(
+    template: str, form: FormDefinition, request: Request, rng: random.Random
+) -> str:
+    """A generic template filled with this request's mentions in a random order."""
+    parts = list(request.mentions.values())
+    rng.shuffle(parts)
+    body = v.pick(rng, SEPARATORS).join(parts)
+    title = title_words(form)
+    verb = v.pick(rng, VERBS)
+    opener = v.pick(rng, (f"{verb} {article(title)} {title}", f"please {verb} {article(title)} {title}",
+                          f"I want to {verb} {article(title)} {title}", f"{title} for me"))  # fmt: skip
+    return template.format(opener=opener, body=body, title=title, verb=verb, article=article(title))
+
+
+def render_own(template: str, request: Request, words: FormWords, rng: random.Random) -> str:
+    """A company's template: its ``{field}`` slots get the said values, the rest are appended."""
+    named = set(re.findall(r"\{(\w+)\}", template))
+    text = template.format(**{k: request.said.get(k, "") for k in named})
+    extra = [m for name, m in request.mentions.items() if name not in named]
+    return text + "".join(f"{v.pick(rng, SEPARATORS)}{m}" for m in extra)
+
+
+def own_templates(facts: WorkspaceFacts, form: str) -> tuple[str, ...]:
+    return tuple(facts.phrasings.forms.get(form, ()))
+
+
+def clarify_question(f: FieldDefinition, currency: str) -> str:
+    """The one question that asks for a missing required value."""
+    label = " ".join(w if w.isupper() else w.lower() for w in f.label.split())
+    if f.type == "money":
+        return f"What is the {label}, in {f.currency or currency}?"
+    if f.type in ("choice", "multi_choice") and len(f.options) <= 6:
+        options = [o.replace("_", " ") for o in f.options]
+        return f"Which {label}: {', '.join(options[:-1])} or {options[-1]}?"
+    if f.type == "date":
+        return f"Which date is the {label}?"
+    return f"What is the {label}?"

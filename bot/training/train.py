@@ -26,6 +26,7 @@ from typing import Any
 from bot.config import Settings
 from bot.llm.loading import ensure_converted, load_weights, pick_device, resolve_model
 from bot.training.batches import Encoded, encode_records, shared_prefix
+from bot.training.context import ModelContext
 from bot.training.data import data_hash, read_context, read_split
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -218,8 +219,13 @@ def train_adapter(
     name: str,
     config: TrainConfig,
     progress: Progress | None = None,
+    say: Callable[[str], None] = lambda _text: None,
 ) -> TrainResult:
-    """Fine-tune a LoRA adapter on ``data_dir``'s train split; keep the best by validation loss."""
+    """Fine-tune a LoRA adapter on ``data_dir``'s train split; keep the best by validation loss.
+
+    ``say`` hears the expected time before training starts (from the rate the last run on this
+    device measured, else from the first step).
+    """
     import torch
     from transformers import AutoTokenizer
 
@@ -253,6 +259,16 @@ def train_adapter(
         weight_decay=0.0,
     )
     scheduler = _schedule(optimizer, steps_per_epoch * config.epochs, config.warmup_share)
+    work = _tokens(train, prefix_len) * config.epochs + _tokens(val, prefix_len) * (
+        config.epochs + 1
+    )
+    rate = _known_rate(settings, device)
+    if rate:
+        say(f"Expected: about {work / rate / 60:.0f} min ({work:,} tokens at the {rate:.0f} tokens/s "
+            f"the last run measured on {device}).")  # fmt: skip
+    else:
+        say(f"{work:,} tokens to process; the expected time follows the first step.")
+    loop_started = time.perf_counter()
     runner.refresh()
     val_losses = [runner.evaluate(val, config.batch_size)]
     train_losses: list[float] = []
@@ -283,6 +299,10 @@ def train_adapter(
                 optimizer.zero_grad(set_to_none=True)
                 train_losses.append(loss_sum)
                 step += 1
+                if step == 1 and not rate:
+                    done = _tokens(val, prefix_len) + sum(_tokens(b, prefix_len) for b in group)
+                    first = done / max(time.perf_counter() - loop_started, 1e-9)
+                    say(f"Expected: about {work / first / 60:.0f} min at {first:.0f} tokens/s.")
                 if progress:
                     progress(
                         f"epoch {epoch}/{config.epochs}",
@@ -320,8 +340,50 @@ def train_adapter(
         minutes=(time.perf_counter() - started) / 60, stopped_early=stopped, extra={"interrupted": interrupted},
     )  # fmt: skip
     (out_dir / "training.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+    write_fingerprint(out_dir, settings, context, result)
+    seconds = time.perf_counter() - loop_started
+    processed = _tokens(train, prefix_len) * max(1, len(val_losses) - 1) + _tokens(
+        val, prefix_len
+    ) * len(val_losses)
+    _record_rate(settings, device, processed / max(seconds, 1e-9))
     plot_losses(result, out_dir / "loss_curve.png")
     return result
+
+
+RATE_FILE = "training_rate.json"
+
+
+def _tokens(examples: Sequence[Encoded], prefix_len: int) -> int:
+    """Tokens a pass over ``examples`` feeds the model (the shared prefix is encoded apart)."""
+    return sum(len(e.prompt) - prefix_len + len(e.target) for e in examples)
+
+
+def _known_rate(settings: Settings, device: str) -> float | None:
+    path = settings.models_dir / RATE_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get(device)
+
+
+def _record_rate(settings: Settings, device: str, rate: float) -> None:
+    path = settings.models_dir / RATE_FILE
+    known = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    path.write_text(json.dumps({**known, device: round(rate, 1)}, indent=2), encoding="utf-8")
+
+
+def write_fingerprint(
+    out_dir: Path, settings: Settings, context: ModelContext, result: TrainResult
+) -> None:
+    """What this adapter was trained on, for ``rpa-agent doctor`` and start-up to compare."""
+    from bot.adapters import FINGERPRINT_FILE, fingerprint
+
+    record = {
+        "workspace": fingerprint(settings.workspace, list(context.tools)),
+        "data_hash": result.data_hash,
+        "base_model": result.base_model,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (out_dir / FINGERPRINT_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
 def plot_losses(result: TrainResult, path: Path) -> Path:

@@ -19,8 +19,9 @@ from bot.training.answers import (
     quote,
     sections,
 )
-from bot.training.context import open_registry, workspace_catalogue, workspace_context
+from bot.training.context import open_registry, workspace_context
 from bot.training.data import DataOptions, example_messages, generate_dataset
+from bot.training.facts import WorkspaceFacts
 from memory.knowledge import KnowledgeBase
 from tests.fakes.chat_model import ScriptedChatModel
 from tools.docs import QUESTION_PASSAGES
@@ -84,9 +85,9 @@ def test_dataset_splits_answers_by_template_and_renders_them(
     s = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     registry = open_registry(s)
     context = workspace_context(registry, Persona.of(DEFAULT_WORKSPACE), date(2026, 3, 20))
-    forms, wraps, processes = workspace_catalogue(s)
+    facts = WorkspaceFacts.load(s.workspace)
     options = DataOptions(seed=1, per_template=1, test_per_template=1, answers_per_template=2)
-    dataset = generate_dataset(context, forms, wraps, processes, options, kb)
+    dataset = generate_dataset(context, facts, options, kb)
     answers = {
         split: {r["template"] for r in rows if r["intent"] == "answer"}
         for split, rows in dataset.splits.items()
@@ -98,7 +99,7 @@ def test_dataset_splits_answers_by_template_and_renders_them(
     messages = example_messages(record, context.system_prompt)
     assert isinstance(messages[-1], ToolMessage) and isinstance(messages[-2], AIMessage)
 
-    without = generate_dataset(context, forms, wraps, processes, options, None)
+    without = generate_dataset(context, facts, options, None)
     assert not [r for rows in without.splits.values() for r in rows if r["intent"] == "answer"]
     assert any("rpa-agent ingest" in reason for reason in without.skipped)
 
