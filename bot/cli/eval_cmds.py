@@ -40,13 +40,18 @@ def eval_retrieval(
 
 def eval_agent(
     cases: Path = typer.Option(
-        None, "--cases", help="A YAML or JSONL case file (default: the held-out test split)."
+        None, "--cases", help="A YAML or JSONL case file instead of the suites."
     ),
-    data: str = typer.Option("default", help="Dataset whose test split is the default case set."),
+    suite: str = typer.Option(
+        "held-out,independent",
+        help="Comma-separated case sets: held-out (the test split of the training data, by "
+        "template) and independent (the workspace's eval/independent.yaml, written apart).",
+    ),
+    data: str = typer.Option("default", help="Dataset whose test split is the held-out suite."),
     compare: str = typer.Option(
         "", help="Comma-separated runs, e.g. base,adapter (or adapter names / directories)."
     ),
-    limit: int = typer.Option(0, min=0, help="Run only the first N cases (0: all)."),
+    limit: int = typer.Option(0, min=0, help="Run only the first N cases of each set (0: all)."),
     concurrency: int = typer.Option(
         4,
         min=1,
@@ -65,29 +70,32 @@ def eval_agent(
     """Tool-selection and argument accuracy, schema validity, answer facts, citations, latency."""
     from rich.console import Console
 
-    from bot.agent import Persona
     from bot.cli.common import settings
-    from bot.evals.agent import context_for_cases, held_out_cases, load_cases
     from bot.evals.report import plot_comparison, print_table, read_json, write_json
     from bot.training.context import open_registry
 
     s = settings()
     registry = open_registry(s)
-    if cases is not None:
-        case_list = load_cases(cases)
-        context = context_for_cases(registry, Persona.of(s.workspace), case_list)
-    else:
-        case_list, context = held_out_cases(data_dir(data))
-    case_list = case_list[:limit] if limit else case_list
-    labels = [x.strip() for x in compare.split(",") if x.strip()] or ["configured"]
     console = Console()
-    try:
-        before = read_json(earlier, [c["id"] for c in case_list]) if earlier else []
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--with") from exc
-    reports = [
-        _run_label(s, label, registry, context, case_list, console, concurrency) for label in labels
-    ] + before
+    sets = _case_sets(s, registry, cases, suite, data, console)
+    labels = [x.strip() for x in compare.split(",") if x.strip()] or ["configured"]
+    normalise = _normaliser(s)
+    reports = []
+    for name, (case_list, context) in sets.items():
+        case_list = case_list[:limit] if limit else case_list
+        for label in labels:
+            shown = label if len(sets) == 1 else f"{label} / {name}"
+            reports.append(
+                _run_label(
+                    s, label, shown, registry, context, case_list, console, concurrency, normalise
+                )
+            )
+        if earlier:
+            try:
+                reports += read_json(earlier, [c["id"] for c in case_list])
+            except ValueError as exc:
+                if len(sets) == 1:
+                    raise typer.BadParameter(str(exc), param_hint="--with") from exc
     print_table(reports, console)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     console.print(
@@ -95,14 +103,62 @@ def eval_agent(
     )
 
 
+def _case_sets(
+    s: Any, registry: Any, cases: Path | None, suite: str, data: str, console: Any
+) -> dict[str, tuple[list[dict[str, Any]], Any]]:
+    """Suite name -> (cases, context), for the suites that exist here."""
+    from bot.agent import Persona
+    from bot.evals.agent import context_for_cases, held_out_cases, load_cases
+
+    persona = Persona.of(s.workspace)
+    if cases is not None:
+        found = load_cases(cases)
+        return {cases.stem: (found, context_for_cases(registry, persona, found))}
+    sets: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+    for name in (x.strip() for x in suite.split(",") if x.strip()):
+        if name == "held-out":
+            try:
+                sets[name] = held_out_cases(data_dir(data))
+            except FileNotFoundError as exc:
+                console.print(f"[yellow]held-out suite skipped:[/] {exc}")
+        elif name == "independent":
+            path = s.workspace / "eval" / "independent.yaml"
+            if path.is_file():
+                found = load_cases(path)
+                sets[name] = (found, context_for_cases(registry, persona, found))
+            else:
+                console.print(f"[yellow]independent suite skipped:[/] no {path}")
+        else:
+            raise typer.BadParameter(
+                f"unknown suite {name!r}: held-out or independent", param_hint="--suite"
+            )
+    if not sets:
+        raise typer.BadParameter("no case set to run: run `rpa-agent train data` or pass --cases")
+    return sets
+
+
+def _normaliser(s: Any) -> Any:
+    """Form values made exact as the bot makes them before an approval card is shown."""
+    from tools.form_input import conventions_of, normalise_call
+    from tools.forms import load_forms
+    from tools.process_defs import load_processes
+
+    forms = load_forms(s.workspace)
+    wraps = {n: str(p.form) for n, p in load_processes(s.workspace).items() if p.form}
+    conventions = conventions_of(s.workspace)
+    return lambda tool, args, day: normalise_call(tool, args, forms, wraps, conventions, day)
+
+
 def _run_label(
     s: Any,
     label: str,
+    shown: str,
     registry: Any,
     context: Any,
     case_list: list[dict[str, Any]],
     console: Any,
     concurrency: int = 1,
+    normalise: Any = None,
 ) -> Any:
     from bot.evals.agent import AgentEvaluator, RunReport, summarize
     from bot.llm.chat_model import LocalChatModel
@@ -113,16 +169,16 @@ def _run_label(
         else adapter_for(label, s.models_dir / "adapters", s.adapter)
     )
     model = LocalChatModel.from_settings(s.model_copy(update={"adapter": adapter}))
-    evaluator = AgentEvaluator(model, context, registry)
+    evaluator = AgentEvaluator(model, context, registry, normalise)
     results = evaluator.run(
         case_list,
         lambda i, n, r: console.print(
-            f"[{label}] {i}/{n} {r.id}: {'ok' if r.selection_ok else 'miss'}",
+            f"[{shown}] {i}/{n} {r.id}: {'ok' if r.selection_ok else 'miss'}",
             highlight=False,
             markup=False,  # "[r5]" is a label, not rich markup
         ),
         concurrency,
     )
     return RunReport(
-        label, f"{s.model}{' + ' + str(adapter) if adapter else ''}", summarize(results), results
+        shown, f"{s.model}{' + ' + str(adapter) if adapter else ''}", summarize(results), results
     )

@@ -31,7 +31,7 @@ def data_dir(name: str) -> Path:
 def train_data(
     name: str = typer.Option("default", help="Dataset name (a folder under DATA_DIR/training)."),
     seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
-    per_template: int = typer.Option(12, min=1, help="Examples per training/validation template."),
+    per_template: int = typer.Option(6, min=1, help="Examples per training/validation template."),
     test_per_template: int = typer.Option(3, min=1, help="Examples per held-out test template."),
     today: str = typer.Option(
         "", help="The date requests are written on (YYYY-MM-DD); default today."

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -96,14 +96,26 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
+# (tool, arguments, the case's day) -> the arguments with their values made exact by code, as
+# the bot makes them before an approval card is shown (tools/form_input.py).
+Normaliser = Callable[[str, dict[str, Any], date], dict[str, Any]]
+
+
 class AgentEvaluator:
     """Runs cases against one chat model within one context (system prompt + tools)."""
 
-    def __init__(self, model: Any, context: ModelContext, registry: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        context: ModelContext,
+        registry: Any,
+        normalise: Normaliser | None = None,
+    ) -> None:
         from tools.registry import ToolContext
 
         self.context = context
         self.registry = registry
+        self.normalise = normalise
         self.runnable = model.bind_tools(list(context.tools))
         ctx = ToolContext(user=context.user, dry_run=True)
         self.tools = {t.name: t for t in registry.langchain_tools(ctx)}
@@ -132,17 +144,20 @@ class AgentEvaluator:
         kind = case_kind(expect)
         label = expect.get("tool") or ("(ask)" if kind == "ask" else "(answer)")
         result = CaseResult(id=case["id"], kind=kind, expected=label)
-        messages = example_messages(case, self.context.system_prompt)
+        context = self.context.on(str(case.get("today") or self.context.today))
+        messages = example_messages(case, context.system_prompt)
         started = time.perf_counter()
         reply = self.runnable.invoke(messages)
         result.latency_s = time.perf_counter() - started
-        self._score_reply(result, reply, expect)
+        self._score_reply(result, reply, expect, date.fromisoformat(context.today))
         if kind == "answer":
             seeded = [c for turn in case["messages"] for c in turn.get("citations", ())]
             self._answer(result, messages, reply, expect, seeded)
         return result
 
-    def _score_reply(self, result: CaseResult, reply: AIMessage, expect: dict[str, Any]) -> None:
+    def _score_reply(
+        self, result: CaseResult, reply: AIMessage, expect: dict[str, Any], day: date
+    ) -> None:
         calls: list[Any] = [*reply.tool_calls, *reply.invalid_tool_calls]
         call = calls[0] if calls else None
         result.text = reply.text if hasattr(reply, "text") else str(reply.content)
@@ -150,6 +165,8 @@ class AgentEvaluator:
             result.called = call.get("name")
             raw = call.get("args")
             result.args = raw if isinstance(raw, dict) else None
+            if result.args is not None and self.normalise is not None:
+                result.args = self.normalise(str(result.called), result.args, day)
             result.schema_valid = bool(reply.tool_calls) and self._valid(result.called, result.args)
         if result.kind == "tool":
             result.selection_ok = result.called == expect["tool"]

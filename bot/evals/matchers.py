@@ -92,6 +92,8 @@ def _without(value: Any, path: str) -> Any:
     out = dict(value)
     if rest:
         out[head] = _without(out.get(head), rest)
+        if out[head] in (None, {}):  # every field of it was matched: nothing left to compare
+            out.pop(head)
     else:
         out.pop(head, None)
     return out

@@ -44,6 +44,13 @@ class ModelContext:
 
         return binding_from(list(self.tools), None)
 
+    def on(self, day: str) -> ModelContext:
+        """The same context on another day (the system prompt states today's date)."""
+        if day == self.today:
+            return self
+        prompt = self.system_prompt.replace(f"Today is {self.today}.", f"Today is {day}.")
+        return ModelContext(day, self.user, self.roles, prompt, self.tools)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -34,6 +34,7 @@ from langchain_core.messages import (
 from bot.training.context import ModelContext
 from bot.training.facts import WorkspaceFacts
 from bot.training.intents import workspace_intents
+from bot.training.multiturn import multiturn_intents
 from bot.training.templates import POLITE_PREFIX, POLITE_SUFFIX, Intent
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class DataOptions:
     """How much to generate and how to split it."""
 
     seed: int = 0
-    per_template: int = 12  # examples drawn from each training / validation template
+    per_template: int = 6  # examples drawn from each training / validation template
     test_per_template: int = 3  # fewer for the held-out test: evaluation decodes every one
     test_share: float = 0.2  # share of each intent's templates held out for the test
     validation_share: float = 0.12
@@ -71,8 +72,12 @@ class Dataset:
 
 
 def split_templates(intent: Intent, options: DataOptions) -> dict[str, list[int]]:
-    """Which template indices go to which split (seeded; every split gets whole templates)."""
-    return split_indices(intent.name, len(intent.templates), options)
+    """Which template indices go to which split (seeded; every split gets whole templates).
+
+    An intent that reuses another's templates is split as that one, so no template of the
+    held-out test is ever trained on.
+    """
+    return split_indices(intent.extra.get("split_as", intent.name), len(intent.templates), options)
 
 
 def split_indices(name: str, n: int, options: DataOptions) -> dict[str, list[int]]:
@@ -136,8 +141,15 @@ def _records(
             template = intent.templates[index]
             if rng.random() < options.typo_rate:  # typos in the wording, never in a value
                 template = _typo(template, rng)
-            text, gold = intent.fill(rng, today, template)
-            text = polite(text, rng)
+            filled = intent.fill(rng, today, template)
+            if filled is None:  # the draw gave nothing to ask or correct: no example
+                continue
+            content, gold = filled
+            if isinstance(content, str):
+                turns = [{"role": "user", "content": polite(content, rng)}]
+            else:  # a conversation: the bot's thread memory before the last turn
+                turns = [dict(t) for t in content]
+                turns[0]["content"] = polite(str(turns[0]["content"]), rng)
             if "tool" in gold:
                 gold = {
                     "tool": gold["tool"],
@@ -149,7 +161,7 @@ def _records(
                 "template": f"{intent.name}#{index}",
                 "split": split,
                 "source": "template",
-                "messages": [{"role": "user", "content": text}],
+                "messages": turns,
                 "expect": gold,
             }
 
@@ -168,6 +180,7 @@ def generate_dataset(
     splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     skipped: list[str] = []
     intents = workspace_intents(facts, doc_topics(knowledge))
+    intents += multiturn_intents(facts, intents)
     if options.max_intents:
         intents = intents[: options.max_intents]
     for intent in intents:

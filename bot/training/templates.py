@@ -159,8 +159,9 @@ def _choice(f: FieldDefinition, words: FormWords, rng: random.Random) -> v.Said:
 
 
 def _bounds(f: FieldDefinition, low: float, high: float) -> tuple[float, float]:
-    lo = max(f.min if f.min is not None else low, low if f.min is None else f.min)
-    hi = min(f.max if f.max is not None else high, max(high, lo * 4))
+    """A realistic range inside the field's bounds (a 0.01 minimum is no typical amount)."""
+    hi = min(f.max if f.max is not None else high, high)
+    lo = max(f.min if f.min is not None else low, min(low, hi))
     return lo, max(lo, hi)
 
 

@@ -10,7 +10,7 @@ import yaml
 from langchain_core.messages import AIMessage, BaseMessage
 
 from bot.agent import Persona
-from bot.config import DEFAULT_WORKSPACE, Settings
+from bot.config import DEFAULT_WORKSPACE, REPO_ROOT, Settings
 from bot.evals.agent import AgentEvaluator, load_cases, summarize
 from bot.evals.matchers import args_match, asks_question, fact_recall, values_equal
 from bot.training.context import open_registry, workspace_context
@@ -55,6 +55,12 @@ def test_args_match_exact_and_per_field() -> None:
     assert args_match(EXPENSE, EXPENSE, {"inputs.amount": {"approx": 42, "tol": 1}})
     with pytest.raises(ValueError, match="unknown matcher"):
         args_match(None, {"x": 1}, {"x": {"near": 1}})
+    # Exact arguments beside matchers for every field of a nested object: the object's fields
+    # are all decided by the matchers, and an invented extra field still fails.
+    rules = {f"inputs.{k}": {"equals": v} for k, v in EXPENSE["inputs"].items()}
+    assert args_match({"name": "expense_reimbursement"}, EXPENSE, rules)
+    invented = {**EXPENSE, "inputs": {**EXPENSE["inputs"], "project_code": "P-1"}}
+    assert not args_match({"name": "expense_reimbursement"}, invented, rules)
 
 
 def test_questions_and_fact_recall() -> None:
@@ -128,11 +134,18 @@ def test_a_case_without_expectation_is_refused(tmp_path: Path) -> None:
         load_cases(bad)
 
 
-def test_shipped_cases_load() -> None:
-    from bot.config import DEFAULT_WORKSPACE
-
-    cases = load_cases(DEFAULT_WORKSPACE / "eval" / "agent_cases.yaml")
-    assert len(cases) >= 8
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p
+        for name in ("agent_cases.yaml", "independent.yaml")
+        for p in (REPO_ROOT / "examples").glob(f"*/eval/{name}")
+    ),
+    ids=lambda p: f"{p.parent.parent.name}/{p.name}",
+)
+def test_shipped_cases_load(path: Path) -> None:
+    cases = load_cases(path)
+    assert len(cases) >= (60 if path.name == "independent.yaml" else 8)
 
 
 def test_cases_run_at_once_keep_their_order_and_scores(tmp_path: Path, settings: Settings) -> None:

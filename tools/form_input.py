@@ -1,0 +1,109 @@
+"""Form values as proposed (by the model or a person) made exact by code before anyone approves.
+
+A small model copies what the person wrote ("yesterday", "31,50", "office supplies"); this
+module turns those words into the form's own values with the company's conventions
+(``workspace.yaml``: date order, decimal separator, time zone), so the approval card shows the
+real date and amount and the model never has to compute them. What code cannot read with
+certainty stays as written, and the form's validation names the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tools.natural_values import normalize_value
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """How the company writes dates and amounts, and where its day begins."""
+
+    date_order: Literal["DMY", "MDY", "YMD"] = "DMY"
+    decimal_separator: Literal[".", ","] = "."
+    timezone: str = "UTC"
+
+    def today(self) -> date:
+        try:
+            return datetime.now(ZoneInfo(self.timezone)).date()
+        except ZoneInfoNotFoundError:
+            return date.today()
+
+
+def _option(options: list[str], raw: str) -> str:
+    """The option ``raw`` names, read without case, spaces or underscores ("Office supplies")."""
+    key = raw.strip().casefold().replace(" ", "_").replace("-", "_")
+    for option in options:
+        if option.casefold() == key:
+            return option
+    return raw
+
+
+def normalise_value(field: Any, raw: Any, conventions: Conventions, today: date) -> Any:
+    """One field's value in its canonical shape where code can read it exactly."""
+    if isinstance(raw, str) and field.type in ("date", "money", "number"):
+        text = normalize_value(
+            field.type,
+            raw,
+            today=today,
+            date_order=conventions.date_order,
+            decimal_separator=conventions.decimal_separator,
+        )
+        if field.type == "money" and text != raw:
+            amount, _, currency = text.partition(" ")
+            wanted = (field.currency or "").upper()
+            return float(amount) if not currency or currency == wanted else text
+        if field.type == "number" and text != raw:
+            number = float(text)
+            return int(number) if number.is_integer() else number
+        return text
+    if isinstance(raw, str) and field.type == "choice":
+        return _option(field.options, raw)
+    if field.type == "multi_choice" and isinstance(raw, list):
+        return [_option(field.options, str(item)) for item in raw]
+    return raw
+
+
+def normalise_values(
+    form: Any,
+    values: Mapping[str, Any],
+    conventions: Conventions,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """Every value of ``form`` that code can make exact, made exact; the others unchanged."""
+    day = today or conventions.today()
+    fields = {f.name: f for f in form.fields}
+    return {
+        name: normalise_value(fields[name], raw, conventions, day) if name in fields else raw
+        for name, raw in values.items()
+    }
+
+
+def conventions_of(workspace: Any) -> Conventions:
+    """The conventions ``workspace.yaml`` declares for its company."""
+    from tools.workspace import load_profile
+
+    company = load_profile(workspace).company
+    return Conventions(company.date_order, company.decimal_separator, company.timezone)
+
+
+def normalise_call(
+    tool: str,
+    args: Mapping[str, Any],
+    forms: Mapping[str, Any],
+    process_forms: Mapping[str, str],
+    conventions: Conventions,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """A ``submit_form`` / ``start_process`` call with its form values made exact."""
+    out = dict(args)
+    if tool == "submit_form" and isinstance(out.get("values"), dict) and out.get("form") in forms:
+        out["values"] = normalise_values(forms[out["form"]], out["values"], conventions, today)
+    elif tool == "start_process" and isinstance(out.get("inputs"), dict):
+        form = forms.get(process_forms.get(str(out.get("name")), ""))
+        if form is not None:
+            out["inputs"] = normalise_values(form, out["inputs"], conventions, today)
+    return out
