@@ -219,6 +219,7 @@ class Agent:
         checkpointer: SqliteSaver,
         *,
         persona: Persona,
+        clock: Callable[[], date] = date.today,
         context_window: int = 8192,
         max_model_calls: int = 6,
         max_tool_rounds: int = 3,
@@ -227,12 +228,13 @@ class Agent:
         self.model = model
         self.checkpointer = checkpointer
         self.persona = persona
+        self.clock = clock  # what today is (settings can pin it)
         self.context_window = context_window
         self.max_model_calls = max_model_calls
 
     def system_prompt(self, user: str, roles: list[str]) -> str:
         """The system prompt for one turn (the model runtime adds the bound tools' schemas)."""
-        return render_system_prompt(self.persona, user, roles)
+        return render_system_prompt(self.persona, user, roles, self.clock())
 
     def graph(self, tools: list[Any], system_prompt: str) -> Any:
         budget = history_budget(self.context_window, system_prompt)

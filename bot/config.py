@@ -8,6 +8,7 @@ tokens, which keep the names Slack's documentation uses. ``.env.example`` docume
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -166,6 +167,11 @@ class Settings(BaseSettings):
     )
     terminal_user: str = Field(
         "terminal", description="Who you are in the terminal chat (a Slack-style user id)."
+    )
+    today: date | None = Field(
+        None,
+        description="Pin the date the bot takes for today (replaying an evaluation or a demo); "
+        "unset: the real date.",
     )
 
     # ---- validators -----------------------------------------------------------------------

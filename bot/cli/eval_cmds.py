@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
 
     eval_app.command("retrieval")(eval_retrieval)
     eval_app.command("agent")(eval_agent)
+    eval_app.command("conversations")(eval_conversations)
 
 
 def eval_retrieval(
@@ -182,3 +183,70 @@ def _run_label(
     return RunReport(
         shown, f"{s.model}{' + ' + str(adapter) if adapter else ''}", summarize(results), results
     )
+
+
+def eval_conversations(
+    cases: Path = typer.Option(
+        None, "--cases", help="A YAML file of conversations instead of the suites."
+    ),
+    suite: str = typer.Option(
+        "held-out,independent",
+        help="held-out (multi-turn records of the training data's test split) and independent "
+        "(the workspace's eval/conversations_independent.yaml).",
+    ),
+    data: str = typer.Option("default", help="Dataset whose test split is the held-out suite."),
+    limit: int = typer.Option(
+        0, min=0, help="Run only the first N conversations of each set (0: all)."
+    ),
+    out: Path = typer.Option(
+        Path("bench/results"), help="Directory for the JSON report and the chart."
+    ),
+) -> None:
+    """Whole threads through the real service: task success per conversation and turn, s/turn."""
+    from rich.console import Console
+
+    from bot.cli.common import settings
+    from bot.evals.conversation_report import print_conversations, run_suites, write_conversations
+
+    console = Console()
+    sets = _conversation_sets(settings(), cases, suite, data, console)
+    reports = run_suites(
+        settings(), {k: v[:limit] if limit else v for k, v in sets.items()}, console
+    )
+    print_conversations(reports, console)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    console.print(f"Wrote {', '.join(str(p) for p in write_conversations(reports, out, stamp))}")
+
+
+def _conversation_sets(
+    s: Any, cases: Path | None, suite: str, data: str, console: Any
+) -> dict[str, list[dict[str, Any]]]:
+    from bot.evals.conversations import held_out_conversations, load_conversations
+    from bot.training.data import read_context, read_split
+
+    if cases is not None:
+        return {cases.stem: load_conversations(cases)}
+    sets: dict[str, list[dict[str, Any]]] = {}
+    for name in (x.strip() for x in suite.split(",") if x.strip()):
+        if name == "held-out":
+            try:
+                day = read_context(data_dir(data)).today
+                found = held_out_conversations(read_split(data_dir(data), "test"))
+                sets[name] = [{**c, "today": c.get("today") or day} for c in found]
+            except FileNotFoundError as exc:
+                console.print(f"[yellow]held-out suite skipped:[/] {exc}")
+        elif name == "independent":
+            path = s.workspace / "eval" / "conversations_independent.yaml"
+            if path.is_file():
+                sets[name] = load_conversations(path)
+            else:
+                console.print(f"[yellow]independent suite skipped:[/] no {path}")
+        else:
+            raise typer.BadParameter(
+                f"unknown suite {name!r}: held-out or independent", param_hint="--suite"
+            )
+    if not sets:
+        raise typer.BadParameter(
+            "no conversations to run: run `rpa-agent train data` or pass --cases"
+        )
+    return sets

@@ -43,6 +43,10 @@ def generation_config(options: DecodingOptions, loaded: LoadedModel) -> Any:
         )
     elif options.decoding == "beam":
         kwargs.update(do_sample=False, num_beams=options.num_beams, early_stopping=True)
+        if options.stop_on_loop:
+            # Beam search runs in generate(), not the scheduler that stops a looping reply:
+            # forbid repeating a long n-gram instead, so no mode can loop to the token limit.
+            kwargs["no_repeat_ngram_size"] = max(4, options.stop_on_loop // 2)
     else:
         kwargs.update(do_sample=False, num_beams=1)
     if options.stop:

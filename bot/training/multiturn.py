@@ -105,14 +105,15 @@ def answer_intent(facts: WorkspaceFacts, name: str) -> Intent | None:
         if missing.name not in full.said:
             return None
         said, gold = full.said[missing.name], full.gold[missing.name]
+        label = " ".join(w if w.isupper() else w.lower() for w in missing.label.split())
         turns: Turns = [
-            {"role": "user", "content": opener},
+            {"role": "user", "content": opener, "expect": {"ask": True, "mentions": [label]}},
             {"role": "assistant", "content": clarify_question(missing, currency)},
             {"role": "user", "content": _follow_up(template, missing, said, words, rng)},
         ]
         return turns, _form_call(facts, name, {**request.gold, missing.name: gold})
 
-    return Intent(f"answer:{name}", (_tool(facts, name),), ANSWERS, fill, form=name, weight=0.5)
+    return Intent(f"clarified:{name}", (_tool(facts, name),), ANSWERS, fill, form=name, weight=0.5)
 
 
 def correction_intent(facts: WorkspaceFacts, name: str) -> Intent | None:
@@ -184,7 +185,8 @@ def unrelated_turns(facts: WorkspaceFacts) -> Callable[[random.Random], Turns]:
     def earlier(rng: random.Random) -> Turns:
         call = {"tool": "list_forms", "args": {}}
         return [
-            {"role": "user", "content": v.pick(rng, ("which forms are there?", "what can I fill in here?"))},
+            {"role": "user", "content": v.pick(rng, ("which forms are there?", "what can I fill in here?")),
+             "expect": {"none": True}},
             _call_turn(call, "call_0"),
             {"role": "tool", "name": "list_forms", "tool_call_id": "call_0", "content": f"Forms: {titles}."},
             {"role": "assistant", "content": f"You can fill in: {titles}."},

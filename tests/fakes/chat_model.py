@@ -30,7 +30,7 @@ from pydantic import ConfigDict, Field
 Reply = AIMessage | str | Callable[[list[BaseMessage]], AIMessage | str]
 
 
-def tool_call(name: str, **args: Any) -> AIMessage:
+def tool_call(name: str, /, **args: Any) -> AIMessage:
     """A reply that calls tool ``name`` with ``args``."""
     call_id = f"call_{uuid.uuid4().hex[:8]}"
     return AIMessage(

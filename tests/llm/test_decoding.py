@@ -42,3 +42,18 @@ def test_held_prefix_is_released_when_it_is_not_a_stop() -> None:
     assert stops.feed("ND") == ""
     stops = StopFilter(("END",))
     assert stops.feed("the E") + stops.feed("ast") + stops.flush() == "the East"
+
+
+def test_every_decoding_mode_has_a_repetition_guard() -> None:
+    from types import SimpleNamespace
+
+    from bot.llm.decoding import generation_config
+
+    base = SimpleNamespace(eos_token_id=2, pad_token_id=0, bos_token_id=1)
+    loaded = SimpleNamespace(model=SimpleNamespace(generation_config=base), tokenizer=None)
+    beam = generation_config(DecodingOptions(decoding="beam", stop_on_loop=24), loaded)  # type: ignore[arg-type]
+    assert beam.no_repeat_ngram_size == 12
+    # Greedy and sampled replies stop on a loop in the scheduler (stop_on_loop) instead.
+    assert (
+        DecodingOptions().stop_on_loop > 0 and DecodingOptions(decoding="sample").stop_on_loop > 0
+    )
