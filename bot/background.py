@@ -1,7 +1,10 @@
-"""Housekeeping that runs beside a surface: deliver queued mail, expire stale approvals.
+"""Housekeeping that runs beside a surface: deliver queued mail, follow it up, expire approvals.
 
-One daemon thread wakes every ``interval`` seconds (or when stopped). Mail queued while the
-SMTP server was down is retried with the outbox's own backoff; nothing here decides anything.
+One daemon thread wakes every ``interval`` seconds (or when stopped). ``housekeeping_chores``
+names what it does, in order: the outbox settles sends a dead process left mid-way and retries
+queued mail with its own backoff; approved actions and process runs whose mail was waiting are
+settled once the outbox has delivered it (and their people are told); overdue approvals
+expire. Nothing here decides anything a person must decide.
 """
 
 from __future__ import annotations
@@ -9,8 +12,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.wiring import App
 
 log = logging.getLogger(__name__)
+
+
+def housekeeping_chores(app: App) -> list[Callable[[], object]]:
+    """The chores of one housekeeping pass over ``app``, in the order they must run."""
+    chores: list[Callable[[], object]] = []
+    if app.engine.outbox is not None:
+        chores.append(app.engine.outbox.deliver_pending)
+    chores += [app.actions.follow_up, app.engine.resume_deliveries, app.approvals.expire_overdue]
+    return chores
 
 
 class Housekeeper:

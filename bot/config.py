@@ -114,6 +114,15 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None)
     smtp_password: SecretStr | None = Field(None)
     smtp_timeout: float = Field(20.0, gt=0)
+    smtp_check_url: str | None = Field(
+        None,
+        description="A mailbox the SMTP server files sent mail into, e.g. "
+        "imaps://rpa-bot@mail.example/Sent: a send cut off after its data went out is looked up "
+        "there by Message-ID; unset: such a message waits for a person (rpa-agent outbox).",
+    )
+    smtp_check_password: SecretStr | None = Field(
+        None, description="Password of RPA_SMTP_CHECK_URL's user."
+    )
     mail_from: str | None = Field(
         None,
         description="From address of outgoing mail; unset: rpa-bot@ the workspace's first mail domain.",

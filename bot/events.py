@@ -101,7 +101,10 @@ class ApprovalRequest:
     expires_at: str  # ISO 8601, UTC
     approvers: tuple[str, ...] = ()  # user ids allowed to decide; empty: the requester
     role: str | None = None  # a role that must approve (e.g. "manager"), if any
+    # The documents behind it, as links (title, path, section): never their passage text.
     citations: tuple[Citation, ...] = ()
+    # What a person decides on, as (label, value) lines: the inputs, never looked-up text.
+    fields: tuple[tuple[str, str], ...] = ()
     kind: Literal["approval_request"] = "approval_request"
 
 

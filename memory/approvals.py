@@ -4,8 +4,12 @@ The model never holds the keys. A write or external tool call (or a process step
 role's approval) becomes a ``PendingAction`` row with the canonical JSON of its arguments and
 their hash. A decision is accepted once, only from a permitted approver, only before expiry,
 and only for the arguments it was shown (an edit stores a new argument set, and that set is
-what runs). Execution is claimed in a transaction (``approved -> executing``) so it happens
-once; ``recoverable()`` lists what a crash left approved or executing.
+what runs). Least privilege: an action without a role acts on the requester's own behalf and
+only the requester confirms it; an action with a role is decided by a holder of that role who
+is not the requester (nobody approves their own write to a shared ledger or their own claim).
+Execution is claimed in a transaction (``approved -> executing``) so it happens once;
+``recoverable()`` lists what a crash left approved or executing. An executed action whose mail
+still waits in the outbox is ``delivering`` until the outbox settles it (``settle``).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from memory.db import Database
 from memory.errors import ApprovalError, NotFound
 
 Status = Literal[
-    "pending", "approved", "executing", "done", "failed", "rejected", "expired", "unknown"
-]
+    "pending", "approved", "executing", "delivering", "done", "failed", "rejected", "expired",
+    "unknown",
+]  # fmt: skip
 Decision = Literal["approve", "reject"]
 
 
@@ -176,10 +181,11 @@ class ApprovalStore:
             return [_row_to_action(r) for r in conn.execute(sql, params).fetchall()]
 
     def may_decide(self, action: PendingAction, user: str, user_roles: Iterable[str]) -> bool:
-        """The requester decides their own actions; an action that needs a role needs that role."""
+        """Only the requester confirms an action on their own behalf (no role); an action that
+        needs a role needs a holder of it other than the requester."""
         if action.role:
-            return action.role in set(user_roles)
-        return user == action.requester or "admin" in set(user_roles)
+            return action.role in set(user_roles) and user != action.requester
+        return user == action.requester
 
     # ---- deciding ----------------------------------------------------------------------
     def decide(
@@ -241,6 +247,11 @@ class ApprovalStore:
             return f"action {action.id} was already {action.status}{who}"
         if action.expires_at < now_iso():
             return f"expired: action {action.id} expired at {action.expires_at}"
+        if action.role and user == action.requester:
+            return (
+                f"{user} may not decide action {action.id}: nobody approves their own request; "
+                f"it needs someone else with the {action.role!r} role"
+            )
         if not self.may_decide(action, user, roles):
             needed = (
                 f"the {action.role!r} role"
@@ -285,14 +296,42 @@ class ApprovalStore:
         return self.get(action_id)
 
     def finish(
-        self, action_id: str, *, ok: bool, result: Any = None, error: str | None = None
+        self,
+        action_id: str,
+        *,
+        ok: bool,
+        result: Any = None,
+        error: str | None = None,
+        settled: bool = True,
     ) -> PendingAction:
+        """Record the outcome of an execution; ``settled=False``: ``delivering`` (its mail is
+        queued, not sent) until ``settle`` closes it."""
+        status = ("done" if settled else "delivering") if ok else "failed"
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE pending_actions SET status=?, result=?, error=?, finished_at=? WHERE id=?",
-                ("done" if ok else "failed", canonical_json(result), error, now_iso(), action_id),
+                (status, canonical_json(result), error, now_iso(), action_id),
             )
         return self.get(action_id)
+
+    def settle(
+        self,
+        action_id: str,
+        status: Literal["done", "failed", "unknown"],
+        *,
+        note: str,
+        only_from: tuple[str, ...] = ("delivering", "unknown"),
+    ) -> bool:
+        """Move an action whose mail was waiting to ``status`` once; False if it had moved."""
+        column = "error" if status != "done" else "result"
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE pending_actions SET status=?, {column}=?, finished_at=? WHERE id=?"
+                f" AND status IN ({','.join('?' * len(only_from))})",
+                (status, note if column == "error" else canonical_json(note), now_iso(),
+                 action_id, *only_from),
+            )  # fmt: skip
+            return cur.rowcount == 1
 
     def recoverable(self) -> builtins.list[PendingAction]:
         """Actions a crash interrupted: approved but not run, or running when the process died."""

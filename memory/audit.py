@@ -1,7 +1,8 @@
 """The tool audit log: one row per tool call, whatever its outcome.
 
-``tools.registry`` records every call here (caller, channel and thread, tool, arguments,
-result or error, duration, approval id); ``rpa-agent audit`` reads it back with filters.
+``tools.registry`` records every call here (whose request it is, channel and thread, tool,
+arguments, result or error, duration, the action id, who approved it and the idempotency key
+that makes it happen once); ``rpa-agent audit`` reads it back with filters.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class AuditEntry:
     duration_ms: float
     approval_id: str | None
     dry_run: bool
+    decided_by: str | None = None  # who approved the action this call carried out
+    idempotency_key: str | None = None
 
 
 class AuditLog:
@@ -67,17 +70,20 @@ class AuditLog:
         approval_id: str | None = None,
         dry_run: bool = False,
         at: str | None = None,
+        decided_by: str | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
         """Store one call; returns its audit id."""
         args_json = json.dumps(arguments, ensure_ascii=False, default=str, sort_keys=True)
         with self.db.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO tool_audit (at, user, channel, thread, tool, arguments, status,"
-                " result, error, error_id, duration_ms, approval_id, dry_run)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " result, error, error_id, duration_ms, approval_id, dry_run, decided_by,"
+                " idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     at or now_iso(), user, channel, thread, tool, args_json, status,
                     _clip(result), _clip(error), error_id, duration_ms, approval_id, int(dry_run),
+                    decided_by, idempotency_key,
                 ),
             )  # fmt: skip
             return int(cur.lastrowid or 0)
@@ -88,11 +94,13 @@ class AuditLog:
         user: str | None = None,
         tool: str | None = None,
         status: str | None = None,
+        approval_id: str | None = None,
         limit: int = 50,
     ) -> list[AuditEntry]:
-        """The latest calls first, filtered by any of user, tool and status."""
+        """The latest calls first, filtered by any of user, tool, status and action id."""
         clauses, params = [], []
-        for column, value in (("user", user), ("tool", tool), ("status", status)):
+        filters = (("user", user), ("tool", tool), ("status", status), ("approval_id", approval_id))
+        for column, value in filters:
             if value:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -124,4 +132,6 @@ def _entry(row: Any) -> AuditEntry:
         duration_ms=row["duration_ms"],
         approval_id=row["approval_id"],
         dry_run=bool(row["dry_run"]),
+        decided_by=row["decided_by"],
+        idempotency_key=row["idempotency_key"],
     )

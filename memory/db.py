@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
+from memory.faults import io_point
+
 _BUSY_TIMEOUT_MS = 10_000
 
 
@@ -74,6 +76,7 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            io_point("db.commit")
         finally:
             conn.close()
 

@@ -2,10 +2,12 @@
 
 States: ``pending`` (due at ``next_attempt_at``) -> ``sending`` (claimed by one worker) ->
 ``sent`` | ``pending`` again (a retryable failure, with backoff) | ``failed`` (permanent, or
-out of attempts) | ``unknown`` (the server may have the message: the data went out and no
-answer came back). ``unknown`` is never retried by a worker; only a person can requeue it
-(``rpa-agent outbox --retry ID``). A claim is a transaction, so two workers never send the
-same row; a claim left ``sending`` by a crashed worker becomes ``unknown`` too.
+out of attempts) | ``unknown`` (the server may have the message and nobody can tell: only a
+person requeues it, ``rpa-agent outbox --retry ID``). A claim is a transaction, so two workers
+never send the same row. While a row is ``sending`` its ``stage`` says how far the attempt got
+(``claimed``: nothing went out; ``data``: all but the final dot went out, so from here on the
+server may hold it) and ``claimed_by`` names the process: a claim whose process died is
+resolved by its stage (``tools.email_outbox.Outbox.resolve_stuck``), never left behind.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import builtins
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from memory.clock import iso, now_iso
@@ -22,6 +24,7 @@ from memory.db import Database
 from memory.errors import NotFound
 
 OutboxStatus = Literal["pending", "sending", "sent", "unknown", "failed"]
+Stage = Literal["", "claimed", "data"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class OutboxMessage:
     created_at: str
     updated_at: str
     sent_at: str | None
+    stage: Stage = ""
+    claimed_by: str | None = None
+    claimed_at: str | None = None
     created: bool = True  # False when enqueue found an earlier row with the same key
 
 
@@ -101,13 +107,21 @@ class OutboxStore:
             rows = conn.execute(sql, (*params, max(1, limit))).fetchall()
         return [_message(r) for r in rows]
 
-    def claim(self, message_id: str) -> OutboxMessage | None:
+    def by_key(self, idempotency_key: str) -> OutboxMessage | None:
+        """The message stored under this idempotency key (an action id, ``run:step``), if any."""
+        with self.db.reading() as conn:
+            row = conn.execute(
+                "SELECT * FROM outbox WHERE idempotency_key = ?", (idempotency_key,)
+            ).fetchone()
+        return None if row is None else _message(row)
+
+    def claim(self, message_id: str, owner: str = "") -> OutboxMessage | None:
         """Claim one pending message now (due or not); None when it is not pending."""
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "UPDATE outbox SET status = 'sending', claimed_at = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'pending'",
-                (now_iso(), now_iso(), message_id),
+                "UPDATE outbox SET status = 'sending', stage = 'claimed', claimed_by = ?,"
+                " claimed_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+                (owner, now_iso(), now_iso(), message_id),
             )
             if cur.rowcount == 0:
                 return None
@@ -115,7 +129,7 @@ class OutboxStore:
         return _message(row)
 
     def claim_due(
-        self, *, limit: int = 20, now: datetime | None = None
+        self, *, limit: int = 20, now: datetime | None = None, owner: str = ""
     ) -> builtins.list[OutboxMessage]:
         """Claim up to ``limit`` pending messages whose next attempt is due."""
         moment = iso(now or datetime.now(UTC))
@@ -128,13 +142,28 @@ class OutboxStore:
             ids = [r["id"] for r in rows]
             for msg_id in ids:
                 conn.execute(
-                    "UPDATE outbox SET status = 'sending', claimed_at = ?, updated_at = ? WHERE id = ?",
-                    (moment, moment, msg_id),
+                    "UPDATE outbox SET status = 'sending', stage = 'claimed', claimed_by = ?,"
+                    " claimed_at = ?, updated_at = ? WHERE id = ?",
+                    (owner, moment, moment, msg_id),
                 )
             claimed = [
                 conn.execute("SELECT * FROM outbox WHERE id = ?", (i,)).fetchone() for i in ids
             ]
         return [_message(r) for r in claimed]
+
+    def mark_stage(self, message_id: str, stage: Stage) -> None:
+        """Record how far the running attempt got (before the step it names goes out)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET stage = ?, updated_at = ? WHERE id = ? AND status = 'sending'",
+                (stage, now_iso(), message_id),
+            )
+
+    def sending(self) -> builtins.list[OutboxMessage]:
+        """Every message claimed right now (by a live worker, or by one that died)."""
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT * FROM outbox WHERE status = 'sending'").fetchall()
+        return [_message(r) for r in rows]
 
     def mark_sent(self, message_id: str, delivered_to: str) -> OutboxMessage:
         return self._finish(message_id, "sent", delivered_to=delivered_to, sent=True)
@@ -164,25 +193,14 @@ class OutboxStore:
             cur = conn.execute(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?,"
                 " delivered_to = COALESCE(?, delivered_to), sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
-                " next_attempt_at = COALESCE(?, next_attempt_at), claimed_at = NULL, updated_at = ?"
+                " next_attempt_at = COALESCE(?, next_attempt_at), claimed_at = NULL, claimed_by = NULL,"
+                " stage = '', updated_at = ?"
                 " WHERE id = ? AND status = 'sending'",
                 (status, error, delivered_to, int(sent), now, next_attempt, now, message_id),
             )
             if cur.rowcount == 0:
                 raise NotFound(f"outbox message {message_id!r} is not being sent")
         return self.get(message_id)
-
-    def expire_stale_claims(self, older_than: timedelta) -> int:
-        """Claims left ``sending`` longer than this (a crashed worker) become ``unknown``."""
-        cutoff = iso(datetime.now(UTC) - older_than)
-        with self.db.transaction() as conn:
-            cur = conn.execute(
-                "UPDATE outbox SET status = 'unknown', claimed_at = NULL, updated_at = ?,"
-                " last_error = 'the sending worker stopped before recording the outcome'"
-                " WHERE status = 'sending' AND claimed_at < ?",
-                (now_iso(), cutoff),
-            )
-            return cur.rowcount
 
     def requeue(self, message_id: str) -> OutboxMessage:
         """A person's decision: send an ``unknown`` or ``failed`` message again, now."""
@@ -217,5 +235,8 @@ def _message(row: Any, *, created: bool = True) -> OutboxMessage:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         sent_at=row["sent_at"],
+        stage=row["stage"],
+        claimed_by=row["claimed_by"],
+        claimed_at=row["claimed_at"],
         created=created,
     )

@@ -14,7 +14,9 @@ from typing import Any, Literal, NamedTuple, Protocol
 from memory.db import Database
 from memory.drafts import DraftStore
 from memory.runs import RunStore
+from memory.sheet_writes import SheetWriteJournal
 from memory.submissions import SubmissionStore
+from tools.delivery_check import imap_check
 from tools.docs import make_docs_tools
 from tools.email import EmailTemplates, Outbox, SmtpConfig, make_email_tools
 from tools.forms import load_forms, make_form_tools
@@ -60,6 +62,10 @@ class ToolSettings(Protocol):
     @property
     def smtp_timeout(self) -> float: ...
     @property
+    def smtp_check_url(self) -> str | None: ...
+    @property
+    def smtp_check_password(self) -> _Secret | None: ...
+    @property
     def mail_from(self) -> str | None: ...
     @property
     def email_allowed_domains(self) -> list[str]: ...
@@ -72,7 +78,8 @@ class ToolSettings(Protocol):
 def build_outbox(settings: ToolSettings, db: Database) -> Outbox:
     """The outbox as configured: SMTP when ``smtp_host`` is set, else .eml files.
 
-    Sender and allowed domains default to the workspace's own (``workspace.yaml``).
+    Sender and allowed domains default to the workspace's own (``workspace.yaml``); with
+    ``smtp_check_url`` an interrupted send is looked up in that mailbox by Message-ID.
     """
     profile = load_profile(Path(settings.workspace))
     smtp = None
@@ -86,12 +93,21 @@ def build_outbox(settings: ToolSettings, db: Database) -> Outbox:
             password=password,
             timeout=settings.smtp_timeout,
         )
+    check = None
+    if smtp is not None and settings.smtp_check_url:
+        secret = settings.smtp_check_password
+        check = imap_check(
+            settings.smtp_check_url,
+            secret.get_secret_value() if secret else None,
+            timeout=settings.smtp_timeout,
+        )
     return Outbox(
         db,
         sender=settings.mail_from or profile.bot_address,
         allowed_domains=settings.email_allowed_domains or profile.company.mail_domains,
         smtp=smtp,
         file_dir=settings.outbox_dir,
+        check=check,
     )
 
 
@@ -110,12 +126,12 @@ def build_tools(settings: ToolSettings, db: Database, knowledge: Any = None) -> 
     if knowledge is not None:
         specs += make_docs_tools(knowledge)
     specs += make_form_tools(forms, SubmissionStore(db))
-    specs += make_sheet_tools(Sheets(workspace))
-    specs += make_email_tools(
-        build_outbox(settings, db), EmailTemplates(workspace / "templates"), DraftStore(db)
-    )
+    specs += make_sheet_tools(Sheets(workspace, journal=SheetWriteJournal(db)))
+    outbox = build_outbox(settings, db)
+    specs += make_email_tools(outbox, EmailTemplates(workspace / "templates"), DraftStore(db))
     engine = ProcessEngine(RunStore(db), workspace, forms=forms)
     specs += make_process_tools(engine)
     registry = ToolRegistry(specs, db, ToolPolicy(settings.tool_policy, settings.roles))
     engine.attach(registry)  # the engine runs its steps through this same registry
+    engine.attach_outbox(outbox)  # ... and waits on this outbox for its emails' delivery
     return Toolset(registry, engine)

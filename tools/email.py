@@ -111,6 +111,11 @@ def _email_args_models(allowed: list[str]) -> tuple[type[BaseModel], type[BaseMo
             except PolicyDenied as exc:
                 raise ValueError(str(exc)) from None
 
+        @field_validator("subject")
+        @classmethod
+        def _one_line(cls, value: str | None) -> str | None:
+            return None if value is None else one_line_header(value, "subject")
+
         @model_validator(mode="after")
         def _content(self) -> DraftEmailArgs:
             if not self.template and not (self.subject and self.body):
@@ -143,7 +148,11 @@ def make_email_tools(
 
     def content(args: Any) -> tuple[str, str]:
         if args.template:
-            return templates.render(args.template, args.values)
+            subject, body = templates.render(args.template, args.values)
+            try:
+                return one_line_header(subject, "subject"), body
+            except ValueError as exc:
+                raise ToolArgumentError(str(exc), {"values": str(exc)}) from None
         return str(args.subject), str(args.body)
 
     def list_email_templates(ctx: ToolContext, args: BaseModel) -> ToolOutput:
@@ -189,6 +198,7 @@ def make_email_tools(
         to, cc, subject, body, draft = message_of(args)
         outbox.check_recipients(to + cc)
         if ctx.dry_run:
+            outbox.compose(to=to, cc=cc, subject=subject, body=body)  # the exact message
             return ToolOutput(
                 f"Would send to {', '.join(to + cc)}: {subject!r}",
                 {"to": to, "cc": cc, "subject": subject},
@@ -199,7 +209,11 @@ def make_email_tools(
             draft_id=draft.id if draft else None,
         )  # fmt: skip
         sent = outbox.deliver(queued.id)
-        return ToolOutput(_send_report(sent, outbox, again=not queued.created), _msg_data(sent))
+        return ToolOutput(
+            _send_report(sent, outbox, again=not queued.created),
+            _msg_data(sent),
+            settled=sent.status == "sent",
+        )
 
     def summarize_send(args: Any) -> str:
         try:
@@ -241,20 +255,34 @@ def make_email_tools(
 
 
 def _send_report(msg: OutboxMessage, outbox: Outbox, *, again: bool) -> str:
+    """What the person is told: sent only when the server took it, never before."""
     prefix = f"Message {msg.id} was already queued earlier. " if again else ""
     to = ", ".join(msg.recipients)
     if msg.status == "sent" and outbox.smtp is None:
         return f"{prefix}No mail server is configured: the email to {to} ({msg.subject!r}) was written to {msg.delivered_to}."
     if msg.status == "sent":
         return f"{prefix}Sent to {to}: {msg.subject!r} (Message-ID {msg.message_id})."
-    if msg.status in ("pending", "sending"):
-        return f"{prefix}The mail server is not reachable right now; message {msg.id} to {to} is queued and will be retried."
+    if msg.status == "pending":
+        return (
+            f"{prefix}Not sent yet: the mail server did not take message {msg.id} to {to} "
+            f"({msg.last_error or 'no answer'}). It is queued, will be retried automatically, "
+            "and you will be told when it has gone out."
+        )
+    if msg.status == "sending":
+        return f"{prefix}Not confirmed yet: message {msg.id} to {to} is being sent right now; you will be told when it has gone out."
     if msg.status == "unknown":
         return (
-            f"{prefix}The mail server did not confirm message {msg.id} to {to}; it may have been delivered, "
-            f"so it will not be resent automatically (an admin can check and run `rpa-agent outbox --retry {msg.id}`)."
+            f"{prefix}Not confirmed: the mail server did not confirm message {msg.id} to {to}; it may have been delivered, "
+            f"so it will not be resent automatically (an admin checks and runs `rpa-agent outbox --retry {msg.id}` if needed)."
         )
     raise DeliveryError(f"message {msg.id} to {to} could not be delivered: {msg.last_error}")
+
+
+def one_line_header(value: str, name: str) -> str:
+    """A header value without line breaks (a CR or LF would start a header of its own)."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"the {name} may not contain a line break")
+    return value
 
 
 def _msg_data(msg: OutboxMessage) -> dict[str, Any]:

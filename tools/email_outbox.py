@@ -2,14 +2,21 @@
 
 ``Outbox.enqueue`` builds the complete RFC 5322 message (with a stable Message-ID) and stores
 it under an idempotency key; every attempt sends those same bytes. ``deliver`` tries one
-message now; ``deliver_pending`` is what a background worker and ``rpa-agent outbox`` call.
-Recipients are checked against the allowed domains before anything is stored.
+message now; ``deliver_pending`` is what start-up, the housekeeper and ``rpa-agent outbox``
+call. Recipients are checked against the allowed domains before anything is stored.
+
+A claim whose process died (or that outlived its lease) is resolved by ``resolve_stuck``, by
+the stage the attempt reached: nothing went out -> sent again; the message data went out ->
+the delivery check is asked (``tools.delivery_check``): the server has it -> ``sent``, it has
+not -> sent again with the same Message-ID, nobody can tell -> ``unknown``, for a person.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -18,9 +25,11 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+from memory.clock import iso
 from memory.db import Database
 from memory.errors import PolicyDenied
 from memory.outbox import OutboxMessage, OutboxStore
+from tools.delivery_check import DeliveryCheck, FolderCheck
 from tools.smtp_delivery import Delivery, SmtpConfig, file_deliver, smtp_deliver
 
 log = logging.getLogger(__name__)
@@ -56,6 +65,7 @@ class Outbox:
         backoff_base: float = 30.0,
         backoff_cap: float = 3600.0,
         claim_lease: timedelta = timedelta(minutes=15),
+        check: DeliveryCheck | None = None,
     ) -> None:
         self.store = OutboxStore(db)
         self.sender = sender
@@ -66,6 +76,8 @@ class Outbox:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.claim_lease = claim_lease
+        # Without SMTP the .eml folder answers for itself; over SMTP only a configured check can.
+        self.check: DeliveryCheck | None = check or (None if smtp else FolderCheck(self.file_dir))
 
     @property
     def target(self) -> str:
@@ -119,18 +131,49 @@ class Outbox:
         )
 
     def deliver(self, message_id: str) -> OutboxMessage:
-        """Try one message now if it is pending; returns its state afterwards."""
-        claimed = self.store.claim(message_id)
-        if claimed is None:
-            return self.store.get(message_id)
-        return self._attempt(claimed)
+        """Try one message now if it is pending; returns its state afterwards.
 
-    def deliver_pending(self, limit: int = 20) -> list[OutboxMessage]:
-        """Deliver every due message (a worker's loop body); stale claims become ``unknown``."""
-        stale = self.store.expire_stale_claims(self.claim_lease)
-        if stale:
-            log.warning("%d outbox message(s) were left mid-send; marked unknown", stale)
-        return [self._attempt(m) for m in self.store.claim_due(limit=limit)]
+        A claim left by a process that died is resolved first (see ``resolve_stuck``)."""
+        claimed = self.store.claim(message_id, _owner())
+        if claimed is not None:
+            return self._attempt(claimed)
+        current = self.store.get(message_id)
+        if current.status != "sending" or not self._abandoned(current):
+            return current
+        resolved = self._resolve(current)
+        return self.deliver(message_id) if resolved.status == "pending" else resolved
+
+    def deliver_pending(self, limit: int = 20, now: datetime | None = None) -> list[OutboxMessage]:
+        """Resolve abandoned claims, then deliver every due message (start-up, housekeeper)."""
+        self.resolve_stuck()
+        claimed = self.store.claim_due(limit=limit, now=now, owner=_owner())
+        return [self._attempt(m) for m in claimed]
+
+    def resolve_stuck(self) -> list[OutboxMessage]:
+        """Settle every claim whose process died or whose lease ran out (see the module doc)."""
+        return [self._resolve(m) for m in self.store.sending() if self._abandoned(m)]
+
+    def _abandoned(self, msg: OutboxMessage) -> bool:
+        """True when the claim's process is gone (same host) or its lease ran out."""
+        host, _, pid = (msg.claimed_by or "").rpartition(":")
+        here = host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid()
+        if here and not _alive(int(pid)):
+            return True
+        claimed_at = msg.claimed_at or msg.updated_at
+        return claimed_at < iso(datetime.now(UTC) - self.claim_lease)
+
+    def _resolve(self, msg: OutboxMessage) -> OutboxMessage:
+        holds = self.check.holds(msg) if self.check is not None else None
+        if holds:
+            log.warning("outbox %s: an interrupted send had arrived; marked sent", msg.id)
+            return self.store.mark_sent(msg.id, f"{self.target} (found by Message-ID)")
+        if msg.stage != "data" or holds is False:
+            why = "nothing of it had gone out" if msg.stage != "data" else "the server lacks it"
+            log.warning("outbox %s: an interrupted send is sent again (%s)", msg.id, why)
+            reason = f"the sending process stopped and {why}; sending again (same Message-ID)"
+            return self.store.mark_retry(msg.id, reason, datetime.now(UTC))
+        log.error("outbox %s: an interrupted send may have arrived; a person must check", msg.id)
+        return self.store.mark_unknown(msg.id, UNCONFIRMED)
 
     def retry(self, message_id: str) -> OutboxMessage:
         """A person's decision to send an ``unknown`` or ``failed`` message again, now."""
@@ -146,7 +189,10 @@ class Outbox:
             if self.smtp is None:
                 result = file_deliver(self.file_dir, msg.id, raw)
             else:
-                result = smtp_deliver(self.smtp, msg.sender, msg.recipients, raw)
+                result = smtp_deliver(
+                    self.smtp, msg.sender, msg.recipients, raw,
+                    on_data=lambda: self.store.mark_stage(msg.id, "data"),
+                )  # fmt: skip
         except OSError as exc:  # the .eml folder is not writable: nothing was delivered
             result = Delivery("retry", f"{type(exc).__name__}: {exc}")
         return self._record(msg, result)
@@ -156,6 +202,8 @@ class Outbox:
             log.info("outbox %s delivered to %s", msg.id, result.delivered_to)
             return self.store.mark_sent(msg.id, result.delivered_to)
         if result.outcome == "unknown":
+            if self.check is not None and self.check.holds(msg):
+                return self.store.mark_sent(msg.id, f"{self.target} (found by Message-ID)")
             log.error("outbox %s: delivery unknown: %s", msg.id, result.detail)
             return self.store.mark_unknown(msg.id, result.detail)
         attempts = msg.attempts + 1
@@ -173,3 +221,25 @@ class Outbox:
         return self.store.mark_retry(
             msg.id, result.detail, datetime.now(UTC) + timedelta(seconds=delay)
         )
+
+
+UNCONFIRMED = (
+    "the sending process stopped after the message data went out and the server cannot be "
+    "asked whether it arrived: a person must check, then run `rpa-agent outbox --retry ID` "
+    "if it did not"
+)
+
+
+def _owner() -> str:
+    """This process, as a claim records it (``host:pid``: a fork is another owner)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True

@@ -6,8 +6,11 @@ already done, so running it again after a crash never repeats a completed step (
 half-way is retried with the same idempotency key; see ``tools.process_steps``). An approval
 step parks the run in ``waiting_approval``; ``resume_after_decision`` continues it once a
 person decided (a rejection runs the process's ``on_reject`` steps and ends ``rejected``).
-``recover`` is called at start-up. Tests stop a run at step boundaries through the
-``on_step_applied`` / ``on_step_done`` hooks, which production leaves unset.
+An email step whose message is still queued parks the run in ``waiting_delivery``: nothing
+after it runs and nobody is told it is done until the outbox has delivered it;
+``resume_deliveries`` (start-up and the housekeeper) continues it then. ``recover`` is called
+at start-up. Tests stop a run at step boundaries through the ``on_step_applied`` /
+``on_step_done`` hooks, which production leaves unset.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from typing import Any, Literal
 
 from memory.approvals import ApprovalStore
 from memory.errors import ConfigError, NotFound, PolicyDenied, RpaError, ToolArgumentError
+from memory.outbox import OutboxMessage
 from memory.runs import ProcessRun, RunStore, StepRecord
+from tools.email_outbox import Outbox
 from tools.forms import FormDefinition, load_forms, validate_values
-from tools.process_defs import FormStep, ProcessDef, load_processes
+from tools.process_checks import check_workspace_references
+from tools.process_defs import FormStep, ProcessDef, read_processes
 from tools.process_report import ProcessDescription, RunReport, describe_process
 from tools.process_steps import NotifyRequester, StepOutcome, StepRunner, scope
 from tools.registry import ToolRegistry
@@ -69,6 +75,8 @@ class ProcessEngine:
         self.on_step_done = on_step_done
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.outbox: Outbox | None = None  # where its email steps' messages wait (attached)
+        self.problems: list[str] = []  # process files disabled at load, each naming file and line
 
     @property
     def approvals(self) -> ApprovalStore:
@@ -81,6 +89,10 @@ class ProcessEngine:
         process tools, which hold the engine)."""
         self.steps.registry = registry
 
+    def attach_outbox(self, outbox: Outbox) -> None:
+        """The outbox the email steps send through, so a run can wait for its delivery."""
+        self.outbox = outbox
+
     def attach_approvals(self, approvals: ApprovalStore) -> None:
         """Give the engine the approval store (the wiring builds that one after the tools)."""
         self.steps.approvals = approvals
@@ -91,9 +103,17 @@ class ProcessEngine:
 
     # ---- definitions -------------------------------------------------------------------------
     def definitions(self) -> dict[str, ProcessDef]:
-        """Every process of the workspace, by name (loaded once)."""
+        """Every usable process of the workspace, by name (loaded and checked once).
+
+        A file that does not parse, or names a sheet, tab, column, form or template the
+        workspace lacks, is left out; ``problems`` says why, with its file and line."""
         if self._processes is None:
-            self._processes = load_processes(self.workspace)
+            loaded, problems = read_processes(self.workspace)
+            checked = check_workspace_references(loaded, self.workspace, self.forms())
+            self._processes = {n: p for n, p in loaded.items() if n not in checked}
+            self.problems = problems + list(checked.values())
+            for problem in self.problems:
+                log.warning("process disabled: %s", problem)
         return self._processes
 
     def forms(self) -> dict[str, FormDefinition]:
@@ -219,6 +239,8 @@ class ProcessEngine:
             return "stop"
         if record is not None and record.status == "waiting":
             return self._settle_approval(process, run, step, record)
+        if record is not None and record.status == "delivering":
+            return self._settle_delivery(process, run, step)
         condition = step.condition
         if condition is not None and not condition.evaluate(scope(run)):
             self.runs.step_started(run_id, step.id, position)
@@ -240,6 +262,9 @@ class ProcessEngine:
             self.runs.set_status(run.id, "waiting_approval", only_from=("running",))
             return "stop"
         self._hook(self.on_step_applied, run.id, step.id)
+        if outcome.status == "delivering":
+            self.runs.step_finished(run.id, step.id, "delivering", result=outcome.result)
+            return self._settle_delivery(process, run, step)
         if outcome.status == "failed":
             self.runs.step_finished(run.id, step.id, "failed", result={"error": outcome.error})
             self.runs.set_status(run.id, "failed", error=outcome.error, only_from=("running",))
@@ -281,6 +306,50 @@ class ProcessEngine:
         self._hook(self.on_step_done, run.id, step.id)
         return "next" if decision == "approved" else "rejected"
 
+    def _settle_delivery(self, process: ProcessDef, run: ProcessRun, step: Any) -> Signal:
+        """An email step whose message was queued: done once sent, else the run waits."""
+        msg = self.outbox.store.by_key(f"{run.id}:{step.id}") if self.outbox else None
+        if msg is not None and msg.status == "sent":
+            self.runs.step_finished(run.id, step.id, "done", result=_sent(msg))
+            self._hook(self.on_step_done, run.id, step.id)
+            return "next"
+        if msg is not None and msg.status == "failed":
+            error = (
+                f"the email to {', '.join(msg.recipients)} could not be delivered: {msg.last_error}"
+            )
+            self.runs.step_finished(run.id, step.id, "failed", result={"error": error})
+            self.runs.set_status(run.id, "failed", error=error, only_from=("running",))
+            self.steps.tell(run, f"failed:{step.id}", f"{_name(process, run)} stopped: {error}")
+            return "stop"
+        self.runs.set_status(run.id, "waiting_delivery", only_from=("running",))
+        self.steps.tell(run, f"{step.id}:queued", _waiting_words(process, run, msg))
+        if msg is not None and msg.status == "unknown":
+            self.steps.tell(run, f"{step.id}:unconfirmed", _unconfirmed_words(process, run, msg))
+        return "stop"
+
+    def resume_deliveries(self) -> list[ProcessRun]:
+        """Continue runs whose queued email has been delivered (or has failed) since."""
+        resumed = []
+        for run in self.runs.list(status=("waiting_delivery",), limit=10_000):
+            if not self._delivery_moved(run):
+                continue
+            if self.runs.set_status(run.id, "running", only_from=("waiting_delivery",)):
+                resumed.append(self.advance(run.id))
+        return resumed
+
+    def _delivery_moved(self, run: ProcessRun) -> bool:
+        """Whether the run's queued email has news: sent, failed, or newly unconfirmed."""
+        told = {n.step_id for n in self.runs.notices(run.id)}
+        for record in self.runs.steps(run.id).values():
+            msg = self.outbox.store.by_key(f"{run.id}:{record.step_id}") if self.outbox else None
+            if record.status != "delivering" or msg is None:
+                continue
+            if msg.status in ("sent", "failed"):
+                return True
+            if msg.status == "unknown" and f"{record.step_id}:unconfirmed" not in told:
+                return True
+        return False
+
     # ---- approvals, recovery, cancelling -----------------------------------------------------
     def resume_after_decision(self, action_id: str) -> ProcessRun:
         """A person decided a process approval: continue (approved) or wind down (rejected)."""
@@ -295,10 +364,12 @@ class ProcessEngine:
         return self.advance(run.id)
 
     def recover(self) -> list[ProcessRun]:
-        """At start-up: finish runs a crash left ``running``, and runs whose approval was decided."""
+        """At start-up: finish runs a crash left ``running``, runs whose approval was decided,
+        and runs whose queued email has been delivered since."""
         resumed = [
             self.advance(run.id) for run in self.runs.list(status=("running",), limit=10_000)
         ]
+        resumed += self.resume_deliveries()
         for run in self.runs.list(status=("waiting_approval",), limit=10_000):
             waiting = [r for r in self.runs.steps(run.id).values() if r.status == "waiting"]
             if waiting and waiting[0].action_id:
@@ -319,7 +390,8 @@ class ProcessEngine:
         run = self.runs.find(run_id)
         if user != run.requester and "admin" not in set(roles):
             raise PolicyDenied(f"{user} may not cancel run {run.id!r} of {run.requester}")
-        if not self.runs.set_status(run.id, "cancelled", only_from=("running", "waiting_approval")):
+        active = ("running", "waiting_approval", "waiting_delivery")
+        if not self.runs.set_status(run.id, "cancelled", only_from=active):
             raise ToolArgumentError(f"run {run.id!r} is already {self.runs.get(run.id).status}")
         process = self.definitions().get(run.process)
         name = _name(process, run) if process else run.id
@@ -363,3 +435,24 @@ class ProcessEngine:
 def _name(process: ProcessDef | None, run: ProcessRun) -> str:
     title = process.title if process else run.process
     return f"{title} {run.reference or run.id}"
+
+
+def _sent(msg: OutboxMessage) -> dict[str, Any]:
+    return {"outbox_id": msg.id, "message_id": msg.message_id, "status": msg.status}
+
+
+def _waiting_words(process: ProcessDef, run: ProcessRun, msg: OutboxMessage | None) -> str:
+    to = ", ".join(msg.recipients) if msg else "its recipients"
+    return (
+        f"{_name(process, run)} is not complete yet: the email to {to} is queued because the "
+        "mail server did not take it yet. It is retried automatically and the process "
+        "continues once it has gone out."
+    )
+
+
+def _unconfirmed_words(process: ProcessDef, run: ProcessRun, msg: OutboxMessage) -> str:
+    return (
+        f"{_name(process, run)} waits: the mail server did not confirm the email to "
+        f"{', '.join(msg.recipients)} (message {msg.id}). An admin must check whether it "
+        f"arrived (rpa-agent outbox --retry {msg.id} if not); the process continues after that."
+    )

@@ -1,12 +1,14 @@
 """What each step type of a process does, through the tool registry (so every step is audited).
 
 ``StepRunner.run`` turns one step of one run into tool calls and returns a ``StepOutcome``
-(done, waiting for an approval, or failed) with the values the step collected. Every call
-carries the idempotency key ``"{run_id}:{step_id}"``: ``submit_form`` and ``send_email``
-recognise a repeat by it. Sheet appends do not dedupe by key, so on a retried append the
-runner first looks for the run's reference in the sheet's key column and skips the write when
-the row is already there. Approval steps create a ``PendingAction`` bound to the run and step;
-the engine resumes the run when a person decides.
+(done, waiting for an approval, waiting for its mail to be delivered, or failed) with the
+values the step collected. Every call carries the idempotency key ``"{run_id}:{step_id}"``:
+``submit_form``, ``send_email`` and the sheet writes recognise a repeat by it, and the audit
+records it with the approval that governs the step (the latest approval step before it, or the
+run's own start) and the person who decided it. A document lookup keeps its citations (title,
+path, section), never the passage text: approval cards show documents as links. Approval steps
+create a ``PendingAction`` bound to the run and step, decided by a holder of the step's role
+other than the requester; the engine resumes the run when a person decides.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from memory.approvals import ApprovalStore, PendingAction
-from memory.errors import ConfigError
+from memory.errors import ConfigError, NotFound
 from memory.runs import ProcessRun, RunStore, StepRecord
 from tools.process_defs import (
     AppendRowStep,
@@ -47,9 +49,9 @@ Decision = Literal["pending", "approved", "rejected"]
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What one attempt at a step came to."""
+    """What one attempt at a step came to (``delivering``: its mail is queued, not sent)."""
 
-    status: Literal["done", "waiting", "failed"]
+    status: Literal["done", "waiting", "delivering", "failed"]
     result: Any = None
     values: dict[str, Any] = field(default_factory=dict)
     action_id: str | None = None
@@ -70,6 +72,17 @@ def scope(run: ProcessRun) -> dict[str, Any]:
 def visible(values: dict[str, Any]) -> dict[str, Any]:
     """Values without the engine's own bookkeeping (names starting with ``_``)."""
     return {k: v for k, v in values.items() if not k.startswith("_")}
+
+
+def decision_values(values: dict[str, Any]) -> dict[str, Any]:
+    """What an approver decides on: the form's inputs, the reference and earlier decisions
+    (``*_by``); never what steps looked up (passages, sheet rows)."""
+    inputs = set(values.get("_inputs") or ())
+    return {
+        k: v
+        for k, v in visible(values).items()
+        if k in inputs or k == "reference" or k.endswith("_by")
+    }
 
 
 def _addresses(text: str) -> list[str]:
@@ -112,13 +125,33 @@ class StepRunner:
         return self.approvals
 
     def context(self, run: ProcessRun, step_id: str) -> ToolContext:
+        """The step's call context: the requester's request, under the approval that governs
+        this step (the latest decided approval step, else the run's start) and its decider."""
+        action_id, decided_by = self._governing_approval(run)
         return ToolContext(
             user=run.requester,
             channel=run.channel,
             thread=run.thread,
-            approval_id=run.idempotency_key,
+            approval_id=action_id,
             idempotency_key=f"{run.id}:{step_id}",
+            decided_by=decided_by,
         )
+
+    def _governing_approval(self, run: ProcessRun) -> tuple[str | None, str]:
+        decided = [
+            r for r in self.runs.steps(run.id).values() if r.action_id and r.status == "done"
+        ]
+        if decided and self.approvals is not None:
+            action = self.approvals.get(str(decided[-1].action_id))
+            return action.id, str(action.decided_by or "")
+        start = run.idempotency_key
+        if start and start.startswith("A-") and self.approvals is not None:
+            try:  # started by an approved start_process action: its id and its decider
+                action = self.approvals.get(start)
+                return action.id, str(action.decided_by or run.requester)
+            except NotFound:
+                pass
+        return None, run.requester  # a person filled the process's form themselves
 
     def _call(self, run: ProcessRun, step_id: str, tool: str, args: dict[str, Any]) -> ToolResult:
         if self.registry is None:
@@ -146,9 +179,13 @@ class StepRunner:
         query = render(step.query, scope(run))
         result = self._call(run, step.id, "search_process_docs", {"query": query, "k": step.k})
         # A lookup informs people; a knowledge base that is down must not stop a claim.
-        text = result.content if result.ok else ""
+        links = [_link(c) for c in result.citations] if result.ok else []
+        unique = [c for i, c in enumerate(links) if c not in links[:i]]
+        earlier = [c for c in run.values.get("_citations") or () if c not in unique]
         return StepOutcome(
-            "done", result={"ok": result.ok, "query": query}, values={step.save_as: text}
+            "done",
+            result={"ok": result.ok, "query": query, "documents": len(unique)},
+            values={step.save_as: unique, "_citations": earlier + unique},
         )
 
     def _read_sheet(
@@ -170,9 +207,7 @@ class StepRunner:
             raise ConfigError(
                 f"step {step.id!r}: key column {step.key_column!r} is not among its values"
             )
-        if record.attempts > 1 and self._row_exists(run, step, key):
-            # An earlier attempt wrote the row and was cut off before recording it: keep that one.
-            return StepOutcome("done", result={"row": key, "already_there": True})
+        # A retried attempt carries the same key: the sheet's write journal finds the earlier row.
         args: dict[str, Any] = {"path": step.sheet, "values": values}
         if step.tab:
             args["sheet"] = step.tab
@@ -216,7 +251,9 @@ class StepRunner:
         keep: dict[str, Any] = {
             k: result.data[k] for k in ("outbox_id", "message_id", "status") if k in result.data
         }
-        return StepOutcome("done", result=keep or {"sent": True})
+        return StepOutcome(
+            "done" if result.settled else "delivering", result=keep or {"sent": True}
+        )
 
     def _approval(
         self, process: ProcessDef, run: ProcessRun, step: ApprovalStep, record: StepRecord
@@ -226,7 +263,7 @@ class StepRunner:
             return StepOutcome("waiting", action_id=existing)
         s = scope(run)
         summary = render(step.message, s)
-        shown = visible(run.values)
+        shown = decision_values(run.values)
         action = self.store.create(
             tool=PROCESS_APPROVAL_TOOL,
             arguments={"process": process.name, "run_id": run.id, "step": step.id, "values": shown},
@@ -235,6 +272,7 @@ class StepRunner:
             channel=run.channel,
             thread=run.thread,
             role=step.role,
+            citations=list(run.values.get("_citations") or ()),
             run_id=run.id,
             step_id=step.id,
         )
@@ -292,10 +330,8 @@ class StepRunner:
             args["sheet"] = tab
         return self._call(run, step_id, "read_sheet", args)
 
-    def _row_exists(self, run: ProcessRun, step: AppendRowStep, key: str) -> bool:
-        result = self._read(run, step.id, step.sheet, step.tab, {step.key_column: key}, limit=1)
-        if not result.ok:
-            raise ConfigError(
-                f"step {step.id!r}: cannot check {step.sheet!r} for {key!r}: {result.content}"
-            )
-        return int(result.data.get("total", 0)) > 0
+
+def _link(citation: Any) -> dict[str, Any]:
+    """A citation as a document link (title, path, section, page), never its passage."""
+    get = citation.get if isinstance(citation, dict) else lambda k: getattr(citation, k, None)
+    return {k: get(k) for k in ("title", "path", "section", "page")}

@@ -1,7 +1,8 @@
 """Processes (RPA workflows) as agent tools, and the public face of the process package.
 
 ``make_process_tools(engine)`` gives the agent ``list_processes`` and ``describe_process``
-(read), ``start_process`` (write: the requester approves the exact inputs first, and the
+(read), ``start_process`` (write, self-service: the requester confirms the exact inputs of
+their own run first, and the
 approval's id becomes the run's idempotency key, so a replayed approval never starts a second
 run) and ``process_status`` (read). The engine itself lives in ``tools.process_engine``, the
 definitions in ``tools.process_defs``, what each step does in ``tools.process_steps``.
@@ -51,7 +52,9 @@ class StartProcessArgs(BaseModel):
 
 class ProcessStatusArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    run_id: str = Field(description="The run's id (R-...) or its reference, as given when it started.")
+    run_id: str = Field(
+        description="The run's id (R-...) or its reference, as given when it started."
+    )
 
 
 def make_process_tools(engine: ProcessEngine) -> list[ToolSpec]:
@@ -105,6 +108,7 @@ def make_process_tools(engine: ProcessEngine) -> list[ToolSpec]:
         ToolSpec(
             "start_process", _doc(start_process), StartProcessArgs, start_process,
             side_effect="write", activity="starting the process...", summary=summarize_start,
+            self_service=True,  # the requester's own run: they confirm its inputs themselves
         ),
         ToolSpec("process_status", _doc(process_status), ProcessStatusArgs, process_status, activity="checking the process..."),
     ]  # fmt: skip

@@ -3,7 +3,14 @@
 A tool is a function ``func(ctx, args) -> ToolOutput`` with a pydantic argument model and a
 description the model reads. ``ToolRegistry.call`` is the one way a tool runs: it validates
 the arguments, checks the policy, runs the function, and records the call in the audit log,
-whatever happened. Errors the model can fix (a bad field, an unknown form) come back as a
+whatever happened (with the action id, whose request it is and who approved it). A call that
+needs approval is first run as a dry run (``gate_call``), so bad input is refused when the
+action is proposed, not after someone approved it.
+
+Who approves: a ``self_service`` tool acts on the requester's own behalf (their own form
+submission, their own process start), so the requester confirms it; any other write or
+external tool needs someone else holding its approver role (``ToolPolicy.approver_role``,
+``admin`` unless the policy names one): nobody approves their own write to a shared ledger. Errors the model can fix (a bad field, an unknown form) come back as a
 ``ToolResult`` whose text names the problem; anything else is logged with its traceback
 under an error id, and the caller gets a short message quoting that id.
 
@@ -39,8 +46,9 @@ class ToolContext:
     thread: str = ""
     roles: frozenset[str] = frozenset()
     approval_id: str | None = None  # set when executing an approved PendingAction (audited)
-    idempotency_key: str | None = None  # submit_form / send_email dedupe on it
+    idempotency_key: str | None = None  # submit_form / send_email / sheet writes dedupe on it
     dry_run: bool = False  # side-effect tools validate and describe but do nothing
+    decided_by: str | None = None  # who approved the action this call carries out (audited)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,9 @@ class ToolOutput:
     # Sources the text relies on: objects or dicts with title, path, section, page
     # (``bot.events.Citation`` has that shape; tools cannot import it).
     citations: tuple[Any, ...] = ()
+    # False when the effect was accepted but completes later (a message waiting in the
+    # outbox): nobody may be told it is done yet.
+    settled: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,10 @@ class ToolResult:
     error_id: str | None = None
     audit_id: int = 0
     duration_ms: float = 0.0
+    settled: bool = True  # see ToolOutput.settled
 
+
+DEFAULT_APPROVER_ROLE = "admin"  # who approves a shared write when the policy names nobody
 
 ToolFunc = Callable[[ToolContext, Any], ToolOutput]
 Gate = Callable[["ToolSpec", BaseModel, ToolContext], str]
@@ -86,6 +100,9 @@ class ToolSpec:
     needs_approval: bool | None = None  # None: write and external tools need it
     activity: str = ""  # what a surface shows while it runs, e.g. "reading the sheet..."
     summary: Callable[[Any], str] | None = None  # plain words for an approval card
+    # True: it acts on the requester's own behalf (their own submission, their own run), so
+    # the requester confirms it; False: someone else with the approver role must.
+    self_service: bool = False
 
     @property
     def requires_approval(self) -> bool:
@@ -107,6 +124,8 @@ class ToolPolicy:
     An absent tool is open to everyone. When a rule lists users and/or roles, the caller must
     be one of those users or hold one of those roles; when it lists channels, the call must
     come from one of them. ``"*"`` matches anything. ``groups`` is read as ``roles``.
+    ``approvers`` names the one role whose members approve the tool's actions (default
+    ``admin``); it never lets a requester approve their own.
     """
 
     def __init__(
@@ -116,6 +135,13 @@ class ToolPolicy:
     ) -> None:
         self.rules = {tool: _normalise_rule(rule) for tool, rule in (rules or {}).items()}
         self.roles = {role: frozenset(users) for role, users in (roles or {}).items()}
+
+    def approver_role(self, tool: str) -> str:
+        """The role that approves ``tool``'s actions for someone else."""
+        rule = self.rules.get(tool)
+        return (
+            next(iter(rule["approvers"])) if rule and rule["approvers"] else DEFAULT_APPROVER_ROLE
+        )
 
     def roles_of(self, user: str) -> frozenset[str]:
         """The roles configuration gives this user."""
@@ -138,13 +164,19 @@ class ToolPolicy:
 
 
 def _normalise_rule(rule: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
-    unknown = set(rule) - {"users", "roles", "groups", "channels"}
+    unknown = set(rule) - {"users", "roles", "groups", "channels", "approvers"}
     if unknown:
-        raise ValueError(f"tool policy keys {sorted(unknown)!r} are not users/roles/channels")
+        raise ValueError(
+            f"tool policy keys {sorted(unknown)!r} are not users/roles/channels/approvers"
+        )
+    approvers = frozenset(rule.get("approvers", ()))
+    if len(approvers) > 1:
+        raise ValueError(f"tool policy 'approvers' names one role, not {sorted(approvers)!r}")
     return {
         "users": frozenset(rule.get("users", ())),
         "roles": frozenset(rule.get("roles", ())) | frozenset(rule.get("groups", ())),
         "channels": frozenset(rule.get("channels", ())),
+        "approvers": approvers,
     }
 
 
@@ -222,8 +254,20 @@ class ToolRegistry:
             status="ok",
             data=dict(output.data),
             citations=tuple(output.citations),
+            settled=output.settled,
         )
         return self._audited(result, raw_args, ctx, started)
+
+    def precheck(
+        self, name: str, raw_args: Mapping[str, Any] | None, ctx: ToolContext
+    ) -> BaseModel:
+        """Validate, check the policy and dry-run a call: every input problem a person could
+        approve by mistake (a bad value, a header with a line break, an unknown row) surfaces
+        now, as ``ToolArgumentError`` / ``NotFound`` / ``PolicyDenied``, with nothing changed."""
+        args = self.validate(name, raw_args)
+        self.check_policy(name, ctx)
+        self._specs[name].func(replace(ctx, dry_run=True), args)
+        return args
 
     def gate_call(
         self, spec: ToolSpec, raw_args: Mapping[str, Any], ctx: ToolContext, gate: Gate
@@ -231,13 +275,14 @@ class ToolRegistry:
         """Validate and check the policy, then hand the call to ``gate`` instead of running it."""
         started = time.perf_counter()
         try:
-            args = self.validate(spec.name, raw_args)
-            self.check_policy(spec.name, ctx)
+            args = self.precheck(spec.name, raw_args, ctx)
             text = gate(spec, args, ctx)
         except Exception as exc:  # audited like any other failed call
             return self._failure(spec.name, raw_args, ctx, exc, started)
         result = ToolResult(tool=spec.name, ok=True, content=text, status="gated")
-        return self._audited(result, raw_args, ctx, started)
+        # The gate's text names the action it created (``GatedText``): the audit records it.
+        proposed = replace(ctx, approval_id=getattr(text, "action_id", None) or ctx.approval_id)
+        return self._audited(result, raw_args, proposed, started)
 
     def _failure(
         self, name: str, raw_args: Any, ctx: ToolContext, exc: Exception, started: float
@@ -280,6 +325,8 @@ class ToolRegistry:
             duration_ms=duration,
             approval_id=ctx.approval_id,
             dry_run=ctx.dry_run,
+            decided_by=ctx.decided_by,
+            idempotency_key=ctx.idempotency_key,
         )
         return replace(result, audit_id=audit_id, duration_ms=duration)
 

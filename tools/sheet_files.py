@@ -3,7 +3,9 @@
 Safe by construction: a path is relative, has no ``..``, no hidden part, a known suffix, and
 resolves (symlinks followed) inside the sheets folder. Writers take a file lock and write a
 temporary file that replaces the original in one rename, so a crash leaves either the old or
-the new workbook, never half of one. Text that a spreadsheet program would run as a formula
+the new workbook, never half of one; ``Edit.save`` hands the new file's hash to its caller
+just before the rename (the write journal records it there). A file that cannot be read
+(a corrupt workbook) raises ``SheetUnreadable`` naming the file; the other files still work. Text that a spreadsheet program would run as a formula
 (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is stored as text: an explicit string
 cell in xlsx, a leading apostrophe in csv (removed again when we read).
 """
@@ -11,10 +13,12 @@ cell in xlsx, a leading apostrophe in csv (removed again when we read).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,9 +28,11 @@ from typing import Any, Literal
 
 import openpyxl
 from filelock import FileLock, Timeout
+from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
 from memory.errors import NotFound, RpaError, ToolArgumentError
+from memory.faults import io_point
 
 SUFFIXES = (".xlsx", ".csv")
 DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
@@ -39,6 +45,14 @@ ColumnKind = Literal["text", "number", "date", "boolean"]
 
 class SheetBusy(RpaError):
     """Another writer holds the sheet's lock for longer than we wait."""
+
+
+class SheetUnreadable(RpaError):
+    """A sheet file exists but cannot be read (a corrupt or foreign file); names the file."""
+
+
+# What openpyxl and the csv reader raise for a file that is not what its name says.
+_UNREADABLE = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, UnicodeDecodeError)
 
 
 def resolve_sheet_path(root: Path, relative: str) -> Path:
@@ -178,6 +192,24 @@ def infer_kind(values: list[Any], *, from_text: bool) -> ColumnKind:
     return "text"
 
 
+@dataclass
+class Edit:
+    """One change of a sheet under its lock: the table, the file's hash before, and ``save``."""
+
+    table: Table
+    before_hash: str
+    _save: Callable[[Callable[[str], None] | None], None]
+
+    def save(self, before_replace: Callable[[str], None] | None = None) -> None:
+        """Write the new file; ``before_replace(after_hash)`` runs just before it takes the
+        old one's place (a crash there leaves the old file whole)."""
+        self._save(before_replace)
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 class SheetFile:
     """One xlsx or csv file: read its tables, or change one under a lock, atomically."""
 
@@ -189,7 +221,7 @@ class SheetFile:
     def sheet_names(self) -> list[str]:
         if self.is_csv:
             return [self.path.stem]
-        wb = openpyxl.load_workbook(self.path, read_only=True)
+        wb = self._workbook(read_only=True)
         try:
             return list(wb.sheetnames)
         finally:
@@ -198,34 +230,52 @@ class SheetFile:
     def read(self, sheet: str | None = None) -> Table:
         if self.is_csv:
             return self._read_csv(sheet)
-        wb = openpyxl.load_workbook(self.path)
-        return _table(_worksheet(wb, sheet, self.path.name))
+        return _table(_worksheet(self._workbook(), sheet, self.path.name))
 
     @contextmanager
-    def editing(self, sheet: str | None = None) -> Iterator[tuple[Table, Callable[[], None]]]:
-        """Yield ``(table, save)`` under the file lock; ``save()`` replaces the file atomically."""
+    def editing(self, sheet: str | None = None) -> Iterator[Edit]:
+        """Yield an ``Edit`` under the file lock; its ``save()`` replaces the file atomically."""
         try:
             with self.lock:
+                before = file_hash(self.path)
                 if self.is_csv:
                     table = self._read_csv(sheet)
-                    yield table, lambda: self._atomic(lambda tmp: _write_csv(table, tmp))
+                    yield Edit(table, before, lambda hook: self._atomic(
+                        lambda tmp: _write_csv(table, tmp), hook))  # fmt: skip
                 else:
-                    wb = openpyxl.load_workbook(self.path)
+                    wb = self._workbook()
                     ws = _worksheet(wb, sheet, self.path.name)
                     table = _table(ws)
-                    yield table, lambda: self._atomic(lambda tmp: _save_xlsx(wb, ws, table, tmp))
+                    yield Edit(table, before, lambda hook: self._atomic(
+                        lambda tmp: _save_xlsx(wb, ws, table, tmp), hook))  # fmt: skip
         except Timeout as exc:
             raise SheetBusy(
                 f"sheet {self.path.name!r} is being written by someone else; try again"
             ) from exc
+
+    def _workbook(self, *, read_only: bool = False) -> Any:
+        try:
+            return openpyxl.load_workbook(self.path, read_only=read_only)
+        except (*_UNREADABLE, OSError) as exc:
+            raise self._unreadable(exc) from exc
+
+    def _unreadable(self, exc: BaseException) -> SheetUnreadable:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        kind = "csv file" if self.is_csv else "xlsx workbook"
+        return SheetUnreadable(
+            f"sheet file {self.path.name!r} cannot be read: not a valid {kind} ({detail})"
+        )
 
     def _read_csv(self, sheet: str | None) -> Table:
         if sheet not in (None, "", self.path.stem):
             raise ToolArgumentError(
                 "unknown sheet", {"sheet": f"{self.path.name!r} has only {self.path.stem!r}"}
             )
-        with self.path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = [[csv_unescape(c) for c in row] for row in csv.reader(fh)]
+        try:
+            with self.path.open(newline="", encoding="utf-8-sig") as fh:
+                rows = [[csv_unescape(c) for c in row] for row in csv.reader(fh)]
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise self._unreadable(exc) from exc
         headers = [h.strip() for h in (rows[0] if rows else [])]
         data = [r for r in rows[1:] if any(c != "" for c in r)]
         kinds = [
@@ -234,7 +284,9 @@ class SheetFile:
         ]
         return Table(self.path.stem, headers, data, kinds, [None] * len(headers))
 
-    def _atomic(self, write: Callable[[Path], None]) -> None:
+    def _atomic(
+        self, write: Callable[[Path], None], before_replace: Callable[[str], None] | None
+    ) -> None:
         fd, tmp_name = tempfile.mkstemp(
             dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
         )
@@ -245,7 +297,11 @@ class SheetFile:
             with tmp.open("rb") as fh:
                 os.fsync(fh.fileno())
             os.chmod(tmp, self.path.stat().st_mode & 0o777)
+            io_point("sheet.write")
+            if before_replace is not None:
+                before_replace(file_hash(tmp))
             os.replace(tmp, self.path)
+            io_point("sheet.replace")
         finally:
             tmp.unlink(missing_ok=True)
 

@@ -37,6 +37,15 @@ from tools.sheet_files import (
 
 Change = Callable[[Table], dict[str, Any]]
 
+
+class StoredRow(dict[str, Any]):
+    """A row as stored; ``earlier``: an earlier run under the same key wrote it (not again)."""
+
+    def __init__(self, row: Mapping[str, Any], *, earlier: bool = False) -> None:
+        super().__init__(row)
+        self.earlier = earlier
+
+
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 
@@ -130,8 +139,8 @@ class Sheets:
         *,
         dry_run: bool = False,
         key: str | None = None,
-    ) -> tuple[dict[str, Any], bool]:
-        """Append one row by header names: ``(the row as stored, written earlier)``."""
+    ) -> StoredRow:
+        """Append one row by header names; returns the row as stored."""
         if not values:
             raise ToolArgumentError("nothing to append", {"values": "name at least one column"})
 
@@ -153,8 +162,8 @@ class Sheets:
         *,
         dry_run: bool = False,
         key: str | None = None,
-    ) -> tuple[dict[str, Any], bool]:
-        """Change the row whose ``key_column`` equals ``key_value``: ``(the row, written earlier)``."""
+    ) -> StoredRow:
+        """Change the row whose ``key_column`` equals ``key_value``; returns it as stored."""
 
         def change(table: Table) -> dict[str, Any]:
             column = table.column(key_column)
@@ -181,27 +190,27 @@ class Sheets:
         *,
         dry_run: bool,
         key: str | None,
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> StoredRow:
         """Apply ``change`` under the file lock and save, once per ``key`` (see the module doc)."""
         journal = self.journal if key and not dry_run else None
         earlier = journal.get(str(key)) if journal else None
         if journal and earlier and earlier.status == "done":
-            return earlier.row, True
+            return StoredRow(earlier.row, earlier=True)
         with self.file(path).editing(sheet) as edit:
             if journal and earlier and _landed(earlier, edit):
                 journal.finish(earlier.idempotency_key)  # the crash fell after the replace
-                return earlier.row, True
-            row = change(edit.table)
+                return StoredRow(earlier.row, earlier=True)
+            row = StoredRow(change(edit.table))
             if dry_run:
-                return row, False
+                return row
             if journal is None:
                 edit.save()
-                return row, False
+                return row
             started = SheetWrite(str(key), path, edit.table.name, operation, "started",
-                                 edit.before_hash, "", row)  # fmt: skip
+                                 edit.before_hash, "", dict(row))  # fmt: skip
             edit.save(lambda after: journal.start(replace(started, after_hash=after)))
             journal.finish(str(key))
-            return row, False
+            return row
 
 
 def _landed(earlier: SheetWrite, edit: Edit) -> bool:
@@ -303,22 +312,22 @@ def make_sheet_tools(sheets: Sheets) -> list[ToolSpec]:
 
     def append_sheet_row(ctx: ToolContext, args: AppendRowArgs) -> ToolOutput:
         """Append a row to a spreadsheet by column names; values take the column's type."""
-        row, again = sheets.append(
+        row = sheets.append(
             args.path, args.values, args.sheet, dry_run=ctx.dry_run, key=ctx.idempotency_key
         )
         verb = "Would append" if ctx.dry_run else "Appended"
-        text = f"{verb} to {args.path}: {_brief(row)}{_EARLIER if again else ''}"
-        return ToolOutput(text, {"row": row, "already_written": again})
+        text = f"{verb} to {args.path}: {_brief(row)}{_EARLIER if row.earlier else ''}"
+        return ToolOutput(text, {"row": dict(row), "already_written": row.earlier})
 
     def update_sheet_row(ctx: ToolContext, args: UpdateRowArgs) -> ToolOutput:
         """Change cells of the one row whose key column has the given value."""
-        row, again = sheets.update(
+        row = sheets.update(
             args.path, args.key_column, args.key_value, args.values, args.sheet,
             dry_run=ctx.dry_run, key=ctx.idempotency_key,
         )  # fmt: skip
         verb = "Would update" if ctx.dry_run else "Updated"
-        text = f"{verb} {args.key_value} in {args.path}: {_brief(row)}{_EARLIER if again else ''}"
-        return ToolOutput(text, {"row": row, "already_written": again})
+        text = f"{verb} {args.key_value} in {args.path}: {_brief(row)}{_EARLIER if row.earlier else ''}"
+        return ToolOutput(text, {"row": dict(row), "already_written": row.earlier})
 
     return [
         ToolSpec("list_sheets", _doc(list_sheets), ListSheetsArgs, list_sheets, activity="looking at the spreadsheets..."),

@@ -1,11 +1,13 @@
 """Delivering outbox messages: over SMTP, or as ``.eml`` files when no server is configured.
 
-The one rule: a message is never delivered twice and never lost. A failure before the message
-data went out (server down, refused connection, 4xx) leaves it undelivered, so it is retried
-with exponential backoff. Once the data has gone out, a timeout or a dropped connection means
-the server may have it: the message is marked ``unknown`` and only a person requeues it. That
-is why the SMTP dialogue below is spelled out step by step instead of ``sendmail()``: we need
-to know on which side of the data a failure happened.
+The one rule: a message is never delivered twice and never lost. A failure before the final
+dot of the message data went out (server down, refused connection, 4xx, a connection dropped
+mid-DATA: a server discards an unfinished message) leaves it undelivered, so it is retried with
+exponential backoff. Once the final dot has gone out, a timeout or a dropped connection means
+the server may have it: the outcome is ``unknown``. That is why the SMTP dialogue below is
+spelled out step by step instead of ``sendmail()``: we need to know on which side of the final
+dot a failure happened, and ``on_data`` records that side durably before the dot goes out.
+Each I/O step is followed by an ``io_point`` (``memory.faults``) where tests inject crashes.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import re
 import smtplib
 import ssl
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from memory.faults import io_point
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +67,41 @@ class _Refused(Exception):
         self.code = code
 
 
-def smtp_deliver(config: SmtpConfig, sender: str, recipients: list[str], raw: bytes) -> Delivery:
-    """One delivery attempt over SMTP; the outcome says what may happen next."""
+def smtp_deliver(
+    config: SmtpConfig,
+    sender: str,
+    recipients: list[str],
+    raw: bytes,
+    on_data: Callable[[], None] | None = None,
+) -> Delivery:
+    """One delivery attempt over SMTP; the outcome says what may happen next.
+
+    ``on_data`` runs when all of the message but its final dot has gone out: the caller
+    records there that, from now on, the server may hold the message.
+    """
     data_sent = False
     conn: smtplib.SMTP | None = None
     try:
         conn = _connect(config)
+        io_point("smtp.connect")
         _expect(conn.mail(sender), "MAIL FROM")
         for rcpt in recipients:
             _expect(conn.rcpt(rcpt), f"RCPT TO {rcpt}")
+        io_point("smtp.envelope")
         code, reply = conn.docmd("DATA")
         if code != 354:
             raise _Refused(code, reply, "DATA")
+        io_point("smtp.data")
+        body, end = _dot_stuffed(raw)
+        conn.send(body)  # without the final dot the server must discard it if we stop here
+        io_point("smtp.payload")
+        if on_data is not None:
+            on_data()
         data_sent = True  # from here on the server may keep the message whatever happens
-        conn.send(_dot_stuffed(raw))
+        conn.send(end)
+        io_point("smtp.dot")
         _expect(conn.getreply(), "end of data")
+        io_point("smtp.reply")
     except _Refused as exc:
         _close(conn, polite=True)
         if exc.code >= 500:
@@ -91,6 +116,9 @@ def smtp_deliver(config: SmtpConfig, sender: str, recipients: list[str], raw: by
         if data_sent:
             return Delivery("unknown", f"no answer after the message data was sent ({detail})")
         return Delivery("retry", detail)
+    except BaseException:
+        _close(conn, polite=False)
+        raise
     _close(conn, polite=True)
     return Delivery("sent", delivered_to=config.url)
 
@@ -122,13 +150,13 @@ def _expect(answer: tuple[int, bytes], step: str) -> None:
         raise _Refused(code, reply, step)
 
 
-def _dot_stuffed(raw: bytes) -> bytes:
-    """The DATA payload: CRLF line ends, leading dots doubled, the final dot line."""
+def _dot_stuffed(raw: bytes) -> tuple[bytes, bytes]:
+    """The DATA payload (CRLF line ends, leading dots doubled) and the final dot line."""
     data = re.sub(rb"(?:\r\n|\n|\r)", b"\r\n", raw)
     data = re.sub(rb"(?m)^\.", b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
-    return data + b".\r\n"
+    return data, b".\r\n"
 
 
 def _close(conn: smtplib.SMTP | None, *, polite: bool) -> None:
@@ -155,7 +183,9 @@ def file_deliver(folder: Path, name: str, raw: bytes) -> Delivery:
             fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
+        io_point("file.write")
         os.replace(tmp_name, target)
+        io_point("file.replace")
     finally:
         Path(tmp_name).unlink(missing_ok=True)
     return Delivery("sent", delivered_to=str(target))

@@ -105,11 +105,9 @@ def _preload(app: Any) -> None:
 
 
 def _housekeeper(app: Any) -> Any:
-    from bot.background import Housekeeper
-    from tools import build_outbox
+    from bot.background import Housekeeper, housekeeping_chores
 
-    outbox = build_outbox(app.settings, app.db)
-    return Housekeeper([outbox.deliver_pending, app.approvals.expire_overdue]).start()
+    return Housekeeper(housekeeping_chores(app)).start()
 
 
 def _recover(app: Any) -> None:

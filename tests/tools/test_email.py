@@ -189,11 +189,11 @@ def test_send_email_tool_reports_a_queued_message_while_the_server_is_down(
     result = registry.call(
         "send_email", {"to": "hr@acme.example", "subject": "s", "body": "b"}, ToolContext(user="U1")
     )
-    assert result.ok and result.data["status"] == "pending"
-    assert "queued and will be retried" in result.content
+    assert result.ok and result.data["status"] == "pending" and not result.settled
+    assert result.content.startswith("Not sent yet") and "Sent to" not in result.content
 
 
-def test_a_stale_sending_claim_becomes_unknown(
+def test_a_claim_left_before_the_data_is_sent_again_once(
     db: Database, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     from datetime import timedelta
@@ -202,6 +202,24 @@ def test_a_stale_sending_claim_becomes_unknown(
     msg = box.enqueue(to=["hr@acme.example"], subject="s", body="b", created_by="U1")
     assert box.store.claim(msg.id) is not None  # a worker claimed it, then died
     box.claim_lease = timedelta(0)
+    [sent] = box.deliver_pending()
+    assert sent.status == "sent" and sent.message_id == msg.message_id
+    assert [r.message_id for r in smtp_server.received] == [msg.message_id]
+
+
+def test_a_claim_left_after_the_data_waits_for_a_person_without_a_check(
+    db: Database, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from tools.email_outbox import UNCONFIRMED
+
+    box = smtp_outbox(db, smtp_server, tmp_path)
+    msg = box.enqueue(to=["hr@acme.example"], subject="s", body="b", created_by="U1")
+    box.store.claim(msg.id)
+    box.store.mark_stage(msg.id, "data")  # it died after the data went out
+    box.claim_lease = timedelta(0)
     assert box.deliver_pending() == []
-    assert box.get(msg.id).status == "unknown"
+    state = box.get(msg.id)
+    assert state.status == "unknown" and state.last_error == UNCONFIRMED
     assert smtp_server.received == []

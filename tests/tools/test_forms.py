@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+import shutil
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from memory.errors import ConfigError
-from tools.forms import FieldDefinition, FormDefinition, load_forms, validate_values
+from bot.config import REPO_ROOT
+from tools.forms import FieldDefinition, FormDefinition, load_forms, read_forms, validate_values
 from tools.registry import ToolContext, ToolRegistry
 
 EXPENSE = {
@@ -153,16 +154,34 @@ def test_end_date_may_not_precede_start_date(workspace: Path) -> None:
     assert errors == {"end_date": "End date cannot be before Start date"}
 
 
-def test_broken_form_files_are_named(tmp_path: Path) -> None:
-    (tmp_path / "forms").mkdir()
-    (tmp_path / "forms" / "bad.yaml").write_text(
-        "name: bad\ntitle: Bad\nfields:\n  - {name: x, label: X, type: colour}\n"
+@pytest.mark.parametrize("name", ["acme", "harbourline"])
+def test_a_broken_form_file_disables_that_form_only_naming_file_and_line(
+    name: str, tmp_path: Path
+) -> None:
+    workspace = tmp_path / name
+    shutil.copytree(REPO_ROOT / "examples" / name / "forms", workspace / "forms")
+    good = set(read_forms(workspace)[0])
+    (workspace / "forms" / "bad.yaml").write_text(
+        "name: bad\ntitle: Bad\nfields:\n  - {name: x, label: X}\n  - {name: y, label: Y, type: colour}\n"
     )
-    with pytest.raises(ConfigError, match=r"bad\.yaml"):
-        load_forms(tmp_path)
-    (tmp_path / "forms" / "bad.yaml").write_text("fields: [unclosed\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
-        load_forms(tmp_path)
+    (workspace / "forms" / "worse.yaml").write_text("title: Worse\nfields: [unclosed\n")
+    forms, problems = read_forms(workspace)
+    assert set(forms) == good  # the other forms load
+    assert problems == [
+        "forms/bad.yaml, line 5: invalid: fields.1.type: Input should be 'text', 'long_text', "
+        "'number', 'money', 'date', 'email', 'choice', 'multi_choice', 'boolean' or 'user'",
+        "forms/worse.yaml, line 3: not valid YAML: expected ',' or ']', but got '<stream end>'",
+    ]
+    assert set(load_forms(workspace)) == good
+
+
+def test_a_date_rule_refuses_a_future_expense_date(workspace: Path) -> None:
+    form = load_forms(workspace)["expense_claim"]
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    _, errors = validate_values(form, {**EXPENSE, "expense_date": tomorrow})
+    assert errors == {"expense_date": "Expense date cannot be after today"}
+    _, errors = validate_values(form, {**EXPENSE, "expense_date": date.today().isoformat()})
+    assert errors == {}
 
 
 def test_submit_get_and_idempotency(registry: ToolRegistry, ctx: ToolContext) -> None:
