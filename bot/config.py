@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     remote_api_key: SecretStr | None = Field(
         None, description="API key for the remote endpoint (if it needs one)."
     )
+    remote_tools: Literal["project", "native"] = Field(
+        "project",
+        description="project: the bot's own tool format (what the LoRA adapter was trained on), "
+        "parsed here; native: the server's own tool-call parser (large models).",
+    )
+    remote_grammar: Literal["vllm", "none"] = Field(
+        "vllm",
+        description="With remote_tools=project: vllm sends the tool grammar in vLLM's "
+        "structured_outputs.grammar field; none sends no constraint.",
+    )
 
     # ---- knowledge base -----------------------------------------------------------------
     embedder: str = Field(

@@ -137,7 +137,7 @@ class LocalChatModel(BaseChatModel):
         loaded, prompt, options, processors, binding = self._prepare(messages, stop, kwargs)
         pieces = decoding.stream_text(loaded, prompt, options, processors)
         try:
-            for chunk in _chunks(pieces, binding):
+            for chunk in stream_chunks(pieces, binding):
                 if run_manager and isinstance(chunk.content, str) and chunk.content:
                     run_manager.on_llm_new_token(
                         chunk.content, chunk=ChatGenerationChunk(message=chunk)
@@ -162,7 +162,7 @@ class LocalChatModel(BaseChatModel):
         return _bind_tools(self, tools, tool_choice=tool_choice, **kwargs)
 
 
-def _chunks(pieces: Iterator[str], binding: ToolBinding | None) -> Iterator[AIMessageChunk]:
+def stream_chunks(pieces: Iterator[str], binding: ToolBinding | None) -> Iterator[AIMessageChunk]:
     """Text pieces as chunks; a reply that turns out to be a tool call is held and parsed whole.
 
     A call that does not parse (cut off by ``max_new_tokens``) streams as its raw text with the
