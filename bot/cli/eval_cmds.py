@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +40,10 @@ def eval_retrieval(
     console.print(evaluate(kb, items).table(), highlight=False)
 
 
+Data = Annotated[str, typer.Option(help="Dataset whose test split is the held-out suite.")]
+Limit = Annotated[int, typer.Option(min=0, help="Run only the first N of each set (0: all).")]
+
+
 def eval_agent(
     cases: Path = typer.Option(
         None, "--cases", help="A YAML or JSONL case file instead of the suites."
@@ -48,11 +53,11 @@ def eval_agent(
         help="Comma-separated case sets: held-out (the test split of the training data, by "
         "template) and independent (the workspace's eval/independent.yaml, written apart).",
     ),
-    data: str = typer.Option("default", help="Dataset whose test split is the held-out suite."),
+    data: Data = "default",
     compare: str = typer.Option(
         "", help="Comma-separated runs, e.g. base,adapter (or adapter names / directories)."
     ),
-    limit: int = typer.Option(0, min=0, help="Run only the first N cases of each set (0: all)."),
+    limit: Limit = 0,
     concurrency: int = typer.Option(
         4,
         min=1,
@@ -104,6 +109,28 @@ def eval_agent(
     )
 
 
+def _suites(suite: str, loaders: dict[str, Callable[[], Any]], console: Any) -> dict[str, Any]:
+    """The named suites that exist here (a loader raises FileNotFoundError when one does not)."""
+    sets: dict[str, Any] = {}
+    for name in (x.strip() for x in suite.split(",") if x.strip()):
+        if name not in loaders:
+            known = " or ".join(loaders)
+            raise typer.BadParameter(f"unknown suite {name!r}: {known}", param_hint="--suite")
+        try:
+            sets[name] = loaders[name]()
+        except FileNotFoundError as exc:
+            console.print(f"[yellow]{name} suite skipped:[/] {exc}")
+    if not sets:
+        raise typer.BadParameter("nothing to run: run `rpa-agent train data` or pass --cases")
+    return sets
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path}")
+    return path
+
+
 def _case_sets(
     s: Any, registry: Any, cases: Path | None, suite: str, data: str, console: Any
 ) -> dict[str, tuple[list[dict[str, Any]], Any]]:
@@ -112,30 +139,17 @@ def _case_sets(
     from bot.evals.agent import context_for_cases, held_out_cases, load_cases
 
     persona = Persona.of(s.workspace)
+
+    def from_file(path: Path) -> tuple[list[dict[str, Any]], Any]:
+        found = load_cases(path)
+        return found, context_for_cases(registry, persona, found)
+
     if cases is not None:
-        found = load_cases(cases)
-        return {cases.stem: (found, context_for_cases(registry, persona, found))}
-    sets: dict[str, tuple[list[dict[str, Any]], Any]] = {}
-    for name in (x.strip() for x in suite.split(",") if x.strip()):
-        if name == "held-out":
-            try:
-                sets[name] = held_out_cases(data_dir(data))
-            except FileNotFoundError as exc:
-                console.print(f"[yellow]held-out suite skipped:[/] {exc}")
-        elif name == "independent":
-            path = s.workspace / "eval" / "independent.yaml"
-            if path.is_file():
-                found = load_cases(path)
-                sets[name] = (found, context_for_cases(registry, persona, found))
-            else:
-                console.print(f"[yellow]independent suite skipped:[/] no {path}")
-        else:
-            raise typer.BadParameter(
-                f"unknown suite {name!r}: held-out or independent", param_hint="--suite"
-            )
-    if not sets:
-        raise typer.BadParameter("no case set to run: run `rpa-agent train data` or pass --cases")
-    return sets
+        return {cases.stem: from_file(cases)}
+    return _suites(suite, {
+        "held-out": lambda: held_out_cases(data_dir(data)),
+        "independent": lambda: from_file(_existing(s.workspace / "eval" / "independent.yaml")),
+    }, console)  # fmt: skip
 
 
 def _normaliser(s: Any) -> Any:
@@ -194,10 +208,8 @@ def eval_conversations(
         help="held-out (multi-turn records of the training data's test split) and independent "
         "(the workspace's eval/conversations_independent.yaml).",
     ),
-    data: str = typer.Option("default", help="Dataset whose test split is the held-out suite."),
-    limit: int = typer.Option(
-        0, min=0, help="Run only the first N conversations of each set (0: all)."
-    ),
+    data: Data = "default",
+    limit: Limit = 0,
     out: Path = typer.Option(
         Path("bench/results"), help="Directory for the JSON report and the chart."
     ),
@@ -226,27 +238,14 @@ def _conversation_sets(
 
     if cases is not None:
         return {cases.stem: load_conversations(cases)}
-    sets: dict[str, list[dict[str, Any]]] = {}
-    for name in (x.strip() for x in suite.split(",") if x.strip()):
-        if name == "held-out":
-            try:
-                day = read_context(data_dir(data)).today
-                found = held_out_conversations(read_split(data_dir(data), "test"))
-                sets[name] = [{**c, "today": c.get("today") or day} for c in found]
-            except FileNotFoundError as exc:
-                console.print(f"[yellow]held-out suite skipped:[/] {exc}")
-        elif name == "independent":
-            path = s.workspace / "eval" / "conversations_independent.yaml"
-            if path.is_file():
-                sets[name] = load_conversations(path)
-            else:
-                console.print(f"[yellow]independent suite skipped:[/] no {path}")
-        else:
-            raise typer.BadParameter(
-                f"unknown suite {name!r}: held-out or independent", param_hint="--suite"
-            )
-    if not sets:
-        raise typer.BadParameter(
-            "no conversations to run: run `rpa-agent train data` or pass --cases"
-        )
-    return sets
+
+    def held_out() -> list[dict[str, Any]]:
+        day = read_context(data_dir(data)).today
+        found = held_out_conversations(read_split(data_dir(data), "test"))
+        return [{**c, "today": c.get("today") or day} for c in found]
+
+    independent = s.workspace / "eval" / "conversations_independent.yaml"
+    return _suites(suite, {
+        "held-out": held_out,
+        "independent": lambda: load_conversations(_existing(independent)),
+    }, console)  # fmt: skip

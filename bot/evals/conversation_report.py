@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.evals.conversations import ConversationResult, ConversationRunner, summarize, to_dict
+from bot.evals.report import cell
 
 
 def scratch_app(settings: Any, day: date, root: Path, chat_model: Any = None) -> Any:
@@ -103,19 +104,11 @@ def print_conversations(
     for name, m in metrics.items():
         table.add_column(f"{name} ({m['conversations']})", justify="right")
     for key, label in SHOWN:
-        table.add_row(label, *(_cell(m.get(key)) for m in metrics.values()))
+        table.add_row(label, *(cell(m.get(key)) for m in metrics.values()))
     kinds = sorted({k for m in metrics.values() for k in m["by_kind"]})
     for kind in kinds:
-        table.add_row(f"  {kind}", *(_cell(m["by_kind"].get(kind)) for m in metrics.values()))
+        table.add_row(f"  {kind}", *(cell(m["by_kind"].get(kind)) for m in metrics.values()))
     console.print(table)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and value <= 1.0:
-        return f"{value:.1%}"
-    return str(value)
 
 
 def write_conversations(

@@ -22,7 +22,7 @@ SHOWN = (
 )
 
 
-def _cell(value: object) -> str:
+def cell(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float) and value <= 1.0:
@@ -40,7 +40,7 @@ def print_table(reports: Sequence[RunReport], console: Console | None = None) ->
     for report in reports:
         table.add_column(report.label, justify="right")
     for key, label in SHOWN:
-        table.add_row(label, *(_cell(r.metrics.get(key)) for r in reports))
+        table.add_row(label, *(cell(r.metrics.get(key)) for r in reports))
     (console or Console()).print(table)
 
 
