@@ -19,6 +19,7 @@ from memory.submissions import SubmissionStore
 from tools.delivery_check import imap_check
 from tools.docs import make_docs_tools
 from tools.email import EmailTemplates, Outbox, SmtpConfig, make_email_tools
+from tools.form_input import conventions_of, with_exact_values
 from tools.forms import load_forms, make_form_tools
 from tools.processes import ProcessEngine, make_process_tools
 from tools.registry import ToolContext, ToolOutput, ToolPolicy, ToolRegistry, ToolResult, ToolSpec
@@ -131,6 +132,10 @@ def build_tools(settings: ToolSettings, db: Database, knowledge: Any = None) -> 
     specs += make_email_tools(outbox, EmailTemplates(workspace / "templates"), DraftStore(db))
     engine = ProcessEngine(RunStore(db), workspace, forms=forms)
     specs += make_process_tools(engine)
+    conventions = conventions_of(workspace)
+    wraps = {n: str(p.form) for n, p in engine.definitions().items() if p.form}
+    clock = lambda: getattr(settings, "today", None) or conventions.today()  # noqa: E731
+    specs = with_exact_values(specs, forms, wraps, conventions, clock)
     registry = ToolRegistry(specs, db, ToolPolicy(settings.tool_policy, settings.roles))
     engine.attach(registry)  # the engine runs its steps through this same registry
     engine.attach_outbox(outbox)  # ... and waits on this outbox for its emails' delivery

@@ -9,13 +9,13 @@ certainty stays as written, and the form's validation names the problem.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tools.natural_values import normalize_value
+from tools.natural_values import parse_amount, parse_date, parse_money
 
 
 @dataclass(frozen=True)
@@ -44,22 +44,20 @@ def _option(options: list[str], raw: str) -> str:
 
 def normalise_value(field: Any, raw: Any, conventions: Conventions, today: date) -> Any:
     """One field's value in its canonical shape where code can read it exactly."""
-    if isinstance(raw, str) and field.type in ("date", "money", "number"):
-        text = normalize_value(
-            field.type,
-            raw,
-            today=today,
-            date_order=conventions.date_order,
-            decimal_separator=conventions.decimal_separator,
-        )
-        if field.type == "money" and text != raw:
-            amount, _, currency = text.partition(" ")
-            wanted = (field.currency or "").upper()
-            return float(amount) if not currency or currency == wanted else text
-        if field.type == "number" and text != raw:
-            number = float(text)
-            return int(number) if number.is_integer() else number
-        return text
+    if isinstance(raw, str) and field.type == "money":
+        money = parse_money(raw, conventions.decimal_separator)
+        wanted = (field.currency or "").upper()
+        if money is None or (money[1] and wanted and money[1] != wanted):
+            return raw  # unreadable, or another currency: the validation says which
+        return float(money[0])
+    if isinstance(raw, str) and field.type == "number":
+        number = parse_amount(raw, conventions.decimal_separator)
+        if number is None:
+            return raw
+        return int(number) if number == number.to_integral_value() else float(number)
+    if isinstance(raw, str) and field.type == "date":
+        found = parse_date(raw, today, conventions.date_order)
+        return found.isoformat() if found is not None else raw
     if isinstance(raw, str) and field.type == "choice":
         return _option(field.options, raw)
     if field.type == "multi_choice" and isinstance(raw, list):
@@ -107,3 +105,32 @@ def normalise_call(
         if form is not None:
             out["inputs"] = normalise_values(form, out["inputs"], conventions, today)
     return out
+
+
+def with_exact_values(
+    specs: list[Any],
+    forms: Mapping[str, Any],
+    process_forms: Mapping[str, str],
+    conventions: Conventions,
+    clock: Callable[[], date],
+) -> list[Any]:
+    """``submit_form`` and ``start_process`` specs that make their values exact when validated."""
+    from dataclasses import replace
+
+    def prepare(tool: str) -> Callable[[Any], Any]:
+        field = "values" if tool == "submit_form" else "inputs"
+
+        def exact(args: Any) -> Any:
+            call = normalise_call(
+                tool, args.model_dump(), forms, process_forms, conventions, clock()
+            )
+            return args.model_copy(update={field: call[field]})
+
+        return exact
+
+    return [
+        replace(spec, prepare=prepare(spec.name))
+        if spec.name in ("submit_form", "start_process")
+        else spec
+        for spec in specs
+    ]

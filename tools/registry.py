@@ -103,6 +103,9 @@ class ToolSpec:
     # True: it acts on the requester's own behalf (their own submission, their own run), so
     # the requester confirms it; False: someone else with the approver role must.
     self_service: bool = False
+    # Makes what was proposed exact before anything is checked or approved (form values read
+    # in the company's conventions: tools/form_input.py); None: the arguments as given.
+    prepare: Callable[[BaseModel], BaseModel] | None = None
 
     @property
     def requires_approval(self) -> bool:
@@ -229,10 +232,11 @@ class ToolRegistry:
         """The arguments as the tool's model; ``ToolArgumentError`` names each bad field."""
         spec = self.get(name)
         try:
-            return spec.args_model.model_validate(dict(raw_args or {}))
+            args = spec.args_model.model_validate(dict(raw_args or {}))
         except ValidationError as exc:
             errors = argument_errors(exc)
             raise ToolArgumentError(describe_errors(name, errors), errors) from None
+        return spec.prepare(args) if spec.prepare is not None else args
 
     def check_policy(self, name: str, ctx: ToolContext) -> None:
         self.get(name)

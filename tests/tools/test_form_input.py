@@ -75,3 +75,20 @@ def test_a_process_start_is_normalised_against_the_form_it_wraps(workspace: Path
     assert (
         out["inputs"] == {day: "2026-03-19", "unknown": "x"} and call["inputs"][day] == "yesterday"
     )
+
+
+@pytest.mark.parametrize("workspace", DEMOS, ids=lambda p: p.name)
+def test_the_registry_makes_proposed_values_exact_before_anything_is_approved(
+    workspace: Path, tmp_path: Path
+) -> None:
+    from bot.config import Settings
+    from memory.db import Database
+    from tools import build_tools
+
+    settings = Settings(_env_file=None, workspace=workspace, data_dir=tmp_path, today=TODAY)  # type: ignore[call-arg]
+    registry, engine = build_tools(settings, Database(tmp_path / "state.db"))
+    name, process = next((n, p) for n, p in engine.definitions().items() if p.form)
+    form = load_forms(workspace)[str(process.form)]
+    day = _field_of(form, "date")
+    args = registry.validate("start_process", {"name": name, "inputs": {day: "yesterday"}})
+    assert args.inputs == {day: "2026-03-19"}  # type: ignore[attr-defined]
