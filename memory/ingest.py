@@ -5,7 +5,9 @@ settings match the manifest, re-chunks changed files (new chunks are written bef
 stale ones are removed, and the manifest record last, so an interrupted run is completed by
 the next one), and forgets files that disappeared from an ingested folder. A file that cannot
 be read (unreadable, encrypted, corrupt, empty, binary, too large) is reported with its
-reason and skipped; whatever was stored for it before stays as it was.
+reason and skipped; whatever was stored for it before stays as it was. Text a reader of the
+rendered file cannot see is never stored (``memory.hidden_text``); each file's result, its
+manifest record and the run's summary say how much was left out.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,13 +24,15 @@ from typing import Any, Literal
 
 from memory.chunking import Chunk, chunk_document
 from memory.errors import IngestError
+from memory.hidden_text import describe
 from memory.knowledge import KnowledgeBase
 from memory.loaders import LOADERS, load_document
 
 log = logging.getLogger(__name__)
 
 # Bump when chunking changes in a way that should re-chunk unchanged files.
-CHUNKER_VERSION = 1
+# 2: hidden text (comments, link definitions, hidden HTML, invisible characters) is left out.
+CHUNKER_VERSION = 2
 
 Outcome = Literal["added", "updated", "removed", "skipped", "failed"]
 ProgressCallback = Callable[[int, int, str], None]  # (files done, files total, current file)
@@ -54,6 +59,7 @@ class FileResult:
     outcome: Outcome
     chunks: int = 0
     reason: str = ""
+    hidden: str = ""  # what was left out because no reader sees it, e.g. "html_comment=2"
 
 
 @dataclass
@@ -79,12 +85,19 @@ class IngestReport:
     def failures(self) -> list[FileResult]:
         return [r for r in self.results if r.outcome == "failed"]
 
+    @property
+    def with_hidden_text(self) -> list[FileResult]:
+        """Files stored without text their readers cannot see (see ``memory.hidden_text``)."""
+        return [r for r in self.results if r.hidden]
+
     def summary(self) -> str:
+        hidden = self.with_hidden_text
+        note = f"; hidden text left out of {len(hidden)} file(s)" if hidden else ""
         return (
             f"files seen {self.files_seen}: added {self.count('added')}, updated "
             f"{self.count('updated')}, removed {self.count('removed')}, skipped "
             f"{self.count('skipped')}, failed {self.count('failed')}; chunks written "
-            f"{self.chunks_written}, in store {self.chunks_total}; {self.seconds:.1f} s"
+            f"{self.chunks_written}, in store {self.chunks_total}{note}; {self.seconds:.1f} s"
         )
 
 
@@ -136,7 +149,7 @@ def _chunk_metadata(
     }
 
 
-def _read_chunks(path: Path, options: IngestOptions) -> tuple[list[Chunk], str]:
+def _read_chunks(path: Path, options: IngestOptions) -> tuple[list[Chunk], str, str]:
     """Load and chunk one file; every way a file can be bad becomes an ``IngestError``."""
     try:
         document = load_document(path)
@@ -152,7 +165,10 @@ def _read_chunks(path: Path, options: IngestOptions) -> tuple[list[Chunk], str]:
     chunks = chunk_document(document, options.chunk_size, options.chunk_overlap)
     if not chunks:
         raise IngestError(f"{path.name!r} contains no text")
-    return chunks, document.format
+    hidden = describe(Counter(document.hidden))
+    if hidden:
+        log.warning("%s: left out text no reader sees (%s)", path.name, hidden)
+    return chunks, document.format, hidden
 
 
 @dataclass(frozen=True)
@@ -165,6 +181,7 @@ class _Prepared:
     fmt: str
     tag: str
     is_update: bool
+    hidden: str = ""
 
     def ids(self) -> list[str]:
         prefix = hashlib.sha256(self.source.encode()).hexdigest()[:16]
@@ -182,11 +199,13 @@ class _Prepared:
             "chunks": len(self.chunks),
             "title": self.chunks[0].title,
             "format": self.fmt,
+            "hidden_removed": self.hidden,
             "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
     def result(self) -> FileResult:
-        return FileResult(self.source, "updated" if self.is_update else "added", len(self.chunks))
+        outcome: Outcome = "updated" if self.is_update else "added"
+        return FileResult(self.source, outcome, len(self.chunks), hidden=self.hidden)
 
 
 def _prepare(
@@ -211,12 +230,13 @@ def _prepare(
         and record.get("file_hash") == file_hash
         and record.get("signature") == options.signature
     ):
-        return FileResult(source, "skipped", int(record.get("chunks", 0)), "unchanged")
+        stored, hidden = int(record.get("chunks", 0)), str(record.get("hidden_removed", ""))
+        return FileResult(source, "skipped", stored, "unchanged", hidden)
     try:
-        chunks, fmt = _read_chunks(path, options)
+        chunks, fmt, hidden = _read_chunks(path, options)
     except IngestError as exc:
         return FileResult(source, "failed", reason=str(exc))
-    return _Prepared(source, file_hash, chunks, fmt, path.parent.name, record is not None)
+    return _Prepared(source, file_hash, chunks, fmt, path.parent.name, record is not None, hidden)
 
 
 def _commit(kb: KnowledgeBase, batch: list[_Prepared], options: IngestOptions) -> None:

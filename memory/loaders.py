@@ -5,7 +5,10 @@ each with its heading path (``("Expense reimbursement", "Approval")``) and, for 
 Structure comes from the format itself: Markdown and HTML headings, DOCX heading styles, the
 PDF outline (bookmarks, falling back to one section per page), one section per table sheet.
 Any problem a person should hear about (encrypted, corrupt, binary, empty) raises
-``IngestError`` with the reason; the caller skips the file and carries on.
+``IngestError`` with the reason; the caller skips the file and carries on. What a reader of the
+rendered document cannot see (``memory.hidden_text``: comments, link definitions, hidden HTML,
+hidden DOCX runs and XLSX sheets, invisible characters) is left out, and the document records
+how much of it was (``hidden``).
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import csv
 import io
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from memory.errors import IngestError
+from memory.hidden_text import Removed, drop_hidden_html, strip_invisible, visible_markdown
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class LoadedDocument:
     title: str
     sections: list[Section]
     format: str
+    hidden: dict[str, int] = field(default_factory=dict)  # what was left out unseen, by kind
 
     @property
     def char_count(self) -> int:
@@ -125,7 +132,8 @@ def _strip_title(sections: list[Section], title: str) -> list[Section]:
 
 
 def load_markdown(path: Path) -> LoadedDocument:
-    text = _read_text(path)
+    removed: Removed = Counter()
+    text = visible_markdown(_read_text(path), removed)
     lines: list[tuple[int, str] | str] = []
     in_fence = False
     for raw in text.splitlines():
@@ -135,7 +143,7 @@ def load_markdown(path: Path) -> LoadedDocument:
         lines.append((len(match.group(1)), match.group(2)) if match else raw)
     sections, h1 = _sections_from_headed_lines(lines, wrapped=True)
     title = h1 or _title_from_name(path)
-    return LoadedDocument(title, _strip_title(sections, title), "markdown")
+    return LoadedDocument(title, _strip_title(sections, title), "markdown", dict(removed))
 
 
 def load_text(path: Path) -> LoadedDocument:
@@ -147,8 +155,9 @@ def load_html(path: Path) -> LoadedDocument:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(_read_text(path), "html.parser")
-    for tag in soup(["script", "style", "nav", "footer", "header", "noscript"]):
+    for tag in soup(["nav", "footer", "header"]):
         tag.decompose()
+    removed = drop_hidden_html(soup)
     lines: list[tuple[int, str] | str] = []
     blocks = soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "td", "th", "pre"])
     for el in blocks:
@@ -162,7 +171,7 @@ def load_html(path: Path) -> LoadedDocument:
     sections, h1 = _sections_from_headed_lines(lines)
     head_title = soup.title.get_text(strip=True) if soup.title else ""
     title = h1 or head_title or _title_from_name(path)
-    return LoadedDocument(title, _strip_title(sections, title), "html")
+    return LoadedDocument(title, _strip_title(sections, title), "html", dict(removed))
 
 
 def _pdf_outline(reader: object) -> list[tuple[int, int, str]]:
@@ -252,8 +261,9 @@ def load_docx(path: Path) -> LoadedDocument:
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise IngestError(f"{path.name!r} is not a readable DOCX file: {exc}") from exc
     lines: list[tuple[int, str] | str] = []
+    removed: Removed = Counter()
     for para in document.paragraphs:
-        text = para.text.strip()
+        text = _visible_runs(para, removed).strip()
         if not text:
             continue
         style = para.style.name if para.style is not None else ""
@@ -270,7 +280,15 @@ def load_docx(path: Path) -> LoadedDocument:
     sections, h1 = _sections_from_headed_lines(lines)
     core_title = (document.core_properties.title or "").strip()
     title = core_title or h1 or _title_from_name(path)
-    return LoadedDocument(title, _strip_title(sections, title), "docx")
+    return LoadedDocument(title, _strip_title(sections, title), "docx", dict(removed))
+
+
+def _visible_runs(para: Any, removed: Removed) -> str:
+    """A paragraph's text without runs formatted as hidden (Word's "Hidden" font effect)."""
+    if not any(run.font.hidden for run in para.runs):
+        return str(para.text)
+    removed["hidden_text"] += sum(1 for run in para.runs if run.font.hidden)
+    return "".join(run.text for run in para.runs if not run.font.hidden)
 
 
 def _table_lines(rows: list[list[str]]) -> list[str]:
@@ -306,8 +324,12 @@ def load_xlsx(path: Path) -> LoadedDocument:
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise IngestError(f"{path.name!r} is not a readable XLSX workbook: {exc}") from exc
     sections = []
+    removed: Removed = Counter()
     try:
         for sheet in book.worksheets:
+            if sheet.sheet_state != "visible":  # a hidden sheet shows nothing to its reader
+                removed["hidden_sheet"] += 1
+                continue
             rows = [
                 ["" if v is None else str(v) for v in row]
                 for row in sheet.iter_rows(values_only=True)
@@ -315,7 +337,7 @@ def load_xlsx(path: Path) -> LoadedDocument:
             sections.append(Section((sheet.title,), "\n".join(_table_lines(rows))))
     finally:
         book.close()
-    return LoadedDocument(_title_from_name(path), sections, "xlsx")
+    return LoadedDocument(_title_from_name(path), sections, "xlsx", dict(removed))
 
 
 LOADERS: dict[str, Callable[[Path], LoadedDocument]] = {
@@ -337,7 +359,19 @@ def load_document(path: Path) -> LoadedDocument:
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise IngestError(f"{path.name!r}: unsupported format {path.suffix or '(none)'!r}")
-    document = loader(path)
+    document = _without_invisible(loader(path))
     if document.char_count == 0:
         raise IngestError(f"{path.name!r} contains no text")
     return document
+
+
+def _without_invisible(document: LoadedDocument) -> LoadedDocument:
+    """Every format: zero-width, bidi-control and tag characters out of titles and text."""
+    removed: Removed = Counter(document.hidden)
+    sections = [
+        Section(tuple(strip_invisible(h, removed) for h in s.heading_path),
+                strip_invisible(s.text, removed), s.page)
+        for s in document.sections
+    ]  # fmt: skip
+    title = strip_invisible(document.title, removed)
+    return replace(document, title=title, sections=sections, hidden=dict(removed))

@@ -4,16 +4,18 @@
 CLI use it directly); ``make_docs_tools(kb)`` wraps it as a read-only ``ToolSpec`` for the
 agent. The passages are delimited as quoted data, numbered, each under its citation, so the
 model can quote them and cite ``[n]``, and text inside a document can never pass for an
-instruction from the conversation.
+instruction from the conversation. Only what a reader of the document sees is ever returned:
+ingest leaves hidden text out, and passages of a store filled before that are cleaned here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memory.hidden_text import visible_passage
 from memory.knowledge import Citation, KnowledgeBase, SearchHit
 from tools.registry import ToolContext, ToolOutput, ToolSpec
 
@@ -63,7 +65,7 @@ def format_passages(query: str, hits: list[SearchHit]) -> str:
 def search_process_docs(kb: KnowledgeBase, query: str, k: int = 5) -> DocSearchResult:
     """Search the process documents (hybrid: meaning and keywords) for ``query``."""
     k = max(1, min(int(k), MAX_K))
-    hits = kb.search(query, k=k, mode="hybrid")
+    hits = [replace(h, text=visible_passage(h.text)) for h in kb.search(query, k=k, mode="hybrid")]
     return DocSearchResult(
         query=query,
         text=format_passages(query, hits),

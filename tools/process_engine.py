@@ -298,11 +298,13 @@ class ProcessEngine:
             values["approved_by"] = by
         else:
             values.update({"rejected_by": by, "_rejected": True})
+        # Closed before the step is recorded: a crash between the two finds the step waiting
+        # on an action that is done, which reads as the same decision.
+        self.steps.close_action(action.id, run.id)
         self.runs.step_finished(
             run.id, step.id, "done", result={"decision": decision, "by": by, "action": action.id},
             values=values,
         )  # fmt: skip
-        self.steps.close_action(action.id, run.id)
         self._hook(self.on_step_done, run.id, step.id)
         return "next" if decision == "approved" else "rejected"
 

@@ -4,7 +4,8 @@
 the inputs come from ``--inputs JSON`` or from field-by-field prompts, are shown once more and
 confirmed (or ``--yes``), then the run starts and goes as far as it can (an approval step
 leaves it waiting; ``process status`` shows for whom). Every problem with the inputs is named
-at once, and nothing is stored until they are right.
+at once, and nothing is stored until they are right. A run that ends ``failed`` makes the
+command exit 1; a process file the workspace cannot use is listed with its file and line.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def process_list(
     for process in engine.definitions().values():
         table.add_row(process.name, process.title, process.form or "", str(len(process.steps)))
     console.print(table)
+    _print_disabled(engine.problems)
 
 
 @process_app.command("run")
@@ -98,6 +100,7 @@ def process_run(
         raise typer.Exit(1)
     run = engine.start(name, values, requester=_user(user), channel="cli")
     _print_report(engine.report(run.id), as_json)
+    _exit_if_failed(run)
 
 
 @process_app.command("status")
@@ -147,9 +150,21 @@ def process_retry(
     except (NotFound, ToolArgumentError) as exc:
         raise _fail(str(exc)) from exc
     _print_report(engine.report(run.id), as_json)
+    _exit_if_failed(run)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+def _exit_if_failed(run: Any) -> None:
+    """A run that stopped failed is a failed command (scripts and CI see it)."""
+    if run.status == "failed":
+        raise typer.Exit(1)
+
+
+def _print_disabled(problems: list[str]) -> None:
+    for problem in problems:
+        typer.secho(f"disabled: {problem}", fg="yellow", err=True)
+
+
 def _parse_inputs(text: str) -> dict[str, Any]:
     try:
         raw = json.loads(text)

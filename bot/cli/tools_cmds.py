@@ -1,19 +1,22 @@
 """CLI commands for the tools: ``tool list``, ``tool run``, ``audit`` and ``outbox``.
 
 ``tool run`` calls a tool exactly as the agent would (validation, policy, audit); a tool that
-needs approval asks "Approve? [y/N]" first (or takes ``--yes``), and the approval's id is
-the idempotency key, as when an approved action runs in Slack.
+needs approval is checked first (a dry run: bad input is refused before anything is asked),
+then asks "Approve? [y/N]" (or takes ``--yes``), and the approval's id is the idempotency key,
+as when an approved action runs in Slack. A failed call, a retried message that is still not
+sent, or a form or process file the workspace cannot use shows in the exit code or on stderr.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -40,8 +43,11 @@ def tool_list() -> None:
     table = Table("tool", "side effect", "approval", "description")
     for spec in _registry().specs():
         first_line = spec.description.splitlines()[0] if spec.description else ""
-        table.add_row(
-            spec.name, spec.side_effect, "yes" if spec.requires_approval else "no", first_line
+        table.add_row(  # descriptions are plain text: "[n]" is no markup tag
+            spec.name,
+            spec.side_effect,
+            "yes" if spec.requires_approval else "no",
+            escape(first_line),
         )
     console.print(table)
 
@@ -64,7 +70,7 @@ def tool_run(
 ) -> None:
     """Run one tool with JSON arguments, as the agent would (audited)."""
     from bot.cli.common import settings
-    from memory.errors import NotFound, ToolArgumentError
+    from memory.errors import NotFound, PolicyDenied, ToolArgumentError
     from tools.registry import ToolContext
 
     raw = _parse_args(args)
@@ -76,20 +82,21 @@ def tool_run(
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from exc
     approval_id = None
+    ctx = ToolContext(
+        user=who, channel=channel, roles=registry.policy.roles_of(who), dry_run=dry_run
+    )
     if spec.requires_approval and not dry_run:
-        try:
-            summary = spec.summarize(registry.validate(name, raw))
-        except ToolArgumentError as exc:
-            summary = f"Run {name} (the arguments have problems: {exc})"
+        try:  # bad input is refused now, before anyone is asked to approve it
+            summary = spec.summarize(registry.precheck(name, raw, ctx))
+        except (ToolArgumentError, NotFound, PolicyDenied) as exc:
+            _print_result(registry.call(name, raw, replace(ctx, dry_run=True)), as_json)
+            raise typer.Exit(1) from exc
         console.print(f"[bold]{summary}[/bold]")
         if not (yes or typer.confirm("Approve?", default=False)):
             console.print("Not approved; nothing was done.")
             raise typer.Exit(1)
         approval_id = f"cli-{secrets.token_hex(6)}"
-    ctx = ToolContext(
-        user=who, channel=channel, roles=registry.policy.roles_of(who),
-        approval_id=approval_id, idempotency_key=approval_id, dry_run=dry_run,
-    )  # fmt: skip
+        ctx = replace(ctx, approval_id=approval_id, idempotency_key=approval_id, decided_by=who)
     result = registry.call(name, raw, ctx)
     _print_result(result, as_json)
     if not result.ok:
@@ -126,28 +133,32 @@ def audit(
     user: str = typer.Option("", "--user", help="Only calls by this user."),
     tool: str = typer.Option("", "--tool", help="Only calls of this tool."),
     status: str = typer.Option("", "--status", help="ok, invalid, denied, error or gated."),
+    action: str = typer.Option("", "--action", help="Only calls under this action id (A-...)."),
     limit: int = typer.Option(30, "--limit", min=1, max=1000),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per call, for scripts."),
 ) -> None:
-    """Recent tool calls, newest first: who, where, what, outcome, duration."""
+    """Recent tool calls, newest first: whose request, under which action, who approved it."""
     from bot.cli.common import settings
     from memory.audit import AuditLog
     from memory.db import Database
 
     entries = AuditLog(Database(settings().state_db)).recent(
-        user=user or None, tool=tool or None, status=status or None, limit=limit
-    )
+        user=user or None, tool=tool or None, status=status or None,
+        approval_id=action or None, limit=limit,
+    )  # fmt: skip
     if as_json:
         for entry in entries:
             typer.echo(json.dumps(asdict(entry), ensure_ascii=False, default=str))
         return
     table = Table(
-        "id", "at", "user", "channel", "tool", "status", "ms", "approval", "arguments / error"
-    )
+        "id", "at", "requester", "channel", "tool", "status", "ms", "action", "decided by",
+        "arguments / error",
+    )  # fmt: skip
     for e in entries:
         detail = e.error or json.dumps(e.arguments, ensure_ascii=False, default=str)
         table.add_row(str(e.id), e.at[:19], e.user, e.channel, e.tool, e.status, f"{e.duration_ms:.0f}",
-                      e.approval_id or "", (detail[:80] + "…") if len(detail) > 80 else detail)  # fmt: skip
+                      e.approval_id or "", e.decided_by or "",
+                      (detail[:80] + "…") if len(detail) > 80 else detail)  # fmt: skip
     console.print(table if entries else "No tool calls recorded.")
 
 
@@ -174,6 +185,8 @@ def outbox(
                 f"{msg.id}: {msg.status}"
                 + (f" ({msg.last_error})" if msg.status != "sent" and msg.last_error else "")
             )
+            if msg.status != "sent":
+                raise typer.Exit(1)
         if deliver:
             done = box.deliver_pending()
             console.print(

@@ -1,66 +1,20 @@
-"""Fixtures of the process tests: a real SMTP server (aiosmtpd on loopback) that records every
-message it accepts, and a real engine over a private copy of the demo workspace."""
+"""Fixtures of the process tests: a real SMTP server (aiosmtpd on loopback, ``tests.fakes.smtp``)
+that records every message it accepts, and a real engine over a private copy of the demo
+workspace."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from bot.config import Settings
+from tests.fakes.smtp import SmtpServer, smtp_server  # noqa: F401  (a fixture)
 from tests.processes.harness import build_engine, make_settings
 from tools.process_engine import ProcessEngine
 from tools.registry import ToolRegistry
-
-
-@dataclass
-class Mailbox:
-    """What the SMTP server accepted, in order."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(parsed)  # type: ignore[arg-type]
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return "250 OK"
-
-    def subjects(self) -> list[str]:
-        return [str(m["Subject"]) for m in self.messages]
-
-
-@dataclass
-class SmtpServer:
-    port: int
-    mailbox: Mailbox
-
-
-def _free_port() -> int:
-    # aiosmtpd's start-up self-check needs the real port, so ask the OS for a free one first.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    mailbox = Mailbox()
-    port = _free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SmtpServer(port, mailbox)
-    finally:
-        controller.stop()
 
 
 @dataclass

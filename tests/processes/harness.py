@@ -37,6 +37,7 @@ def make_settings(workspace: Path, data_dir: Path, smtp_port: int | None) -> Set
             "director": ["U_DIR"],
             "procurement": ["U_PROC"],
             "finance": ["U_FIN"],
+            "admin": ["U_ADMIN"],
         },
         **extra,
     )

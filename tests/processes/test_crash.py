@@ -1,6 +1,7 @@
-"""Crash tests: a run is killed with SIGKILL (a real subprocess) at step boundaries, and each
-restart, in a fresh process, resumes it. Whatever the moment of death, exactly one email per
-email step reaches the SMTP server, the form is submitted once, and no sheet row is doubled.
+"""Crash tests: a run is killed with SIGKILL (a real subprocess) at step boundaries, and at
+every I/O point (``tests.processes.fault_harness``), and each restart, in a fresh process,
+resumes it. Whatever the moment of death, exactly one email per email step reaches the SMTP
+server, the form is submitted once, and no sheet row is doubled.
 
 The kills are chained: the first process dies at the first boundary, its successor resumes
 and dies at the next one, and so on; a last process finishes the run. Each boundary is thus
@@ -19,7 +20,8 @@ import openpyxl
 import pytest
 
 from memory.db import Database
-from tests.processes.conftest import SmtpServer
+from tests.fakes.smtp import SmtpServer
+from tests.processes import fault_harness as fh
 from tests.processes.crash_driver import drive
 from tests.processes.test_engine import expense, vendor
 
@@ -109,8 +111,8 @@ def test_expense_claim_survives_a_kill_at_every_step_boundary(
     assert report["status"] == "done"
     reference = report["reference"]
     # Exactly one email reached the SMTP server, and it is the claim's.
-    assert [e[1] for e in smtp_server.mailbox.envelopes] == [["finance@acme.example"]]
-    assert reference in smtp_server.mailbox.subjects()[0]
+    assert [e[1] for e in smtp_server.envelopes()] == [["finance@acme.example"]]
+    assert reference in smtp_server.subjects()[0]
     # The form was submitted once, under the run's step key.
     assert count(data_dir, "SELECT COUNT(*) FROM form_submissions") == 1
     assert count(data_dir, "SELECT COUNT(*) FROM form_submissions WHERE id = ?", reference) == 1
@@ -135,9 +137,36 @@ def test_vendor_onboarding_survives_kills_around_approvals_and_emails(
         workspace, data_dir, smtp_server, "vendor_onboarding", vendor(25000), VENDOR_KILLS
     )
     assert report["status"] == "done"
-    rcpts = [e[1] for e in smtp_server.mailbox.envelopes]
+    rcpts = [e[1] for e in smtp_server.envelopes()]
     assert rcpts == [["astrid@nordic-bearings.example"], ["procurement@acme.example"]]
     rows = rows_with(workspace, "vendors.xlsx", "Vendors", report["reference"])
     assert len(rows) == 1 and rows[0][7] == "active"
     assert count(data_dir, "SELECT COUNT(*) FROM form_submissions") == 1
     assert count(data_dir, "SELECT COUNT(*) FROM pending_actions WHERE status = 'done'") == 2
+
+
+VENDOR_FORM = fh.Scenario("vendor_form", start=("vendor_onboarding", vendor(25000)), emails=2)
+
+
+def vendor_settled(workspace: Path, data_dir: Path) -> None:
+    with Database(data_dir / "state.db").reading() as conn:
+        [(reference, status)] = conn.execute("SELECT reference, status FROM process_runs")
+    assert status == "done"
+    rows = rows_with(workspace, "vendors.xlsx", "Vendors", reference)
+    assert len(rows) == 1 and rows[0][7] == "active"
+    assert count(data_dir, "SELECT COUNT(*) FROM form_submissions") == 1
+    assert count(data_dir, "SELECT COUNT(*) FROM pending_actions WHERE status = 'done'") == 2
+    assert count(data_dir, "SELECT COUNT(*) FROM pending_actions") == 2
+
+
+@pytest.mark.slow
+def test_a_process_run_with_approvals_survives_a_kill_at_every_io_point(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """A vendor onboarding a person submitted (two approvals, two emails, two sheet writes):
+    killed at each I/O point in a fresh process, restarted, finished."""
+    check_url = smtp_server.start_imap()
+    figures = fh.kill_everywhere(VENDOR_FORM, tmp_path, smtp_server, check_url, vendor_settled)
+    print(f"\nvendor_form: {figures}")
+    assert figures["points"] >= 40
+    assert figures == {**figures, "lost": 0, "doubled": 0, "unknown": 0, "untruths": 0, "untold": 0}

@@ -46,8 +46,8 @@ def test_small_claim_runs_through_without_approval(rig: Rig) -> None:
     assert run.reference is not None and run.reference.startswith("EXP-")
     rows = sheet_rows(rig.settings.workspace, "expenses.xlsx", "Claims", run.reference)
     assert len(rows) == 1 and rows[0]["Status"] == "submitted" and rows[0]["Amount"] == 42.5
-    assert [e[1] for e in rig.smtp.mailbox.envelopes] == [["finance@acme.example"]]
-    assert run.reference in rig.smtp.mailbox.subjects()[0]
+    assert [e[1] for e in rig.smtp.envelopes()] == [["finance@acme.example"]]
+    assert run.reference in rig.smtp.subjects()[0]
     steps = rig.engine.runs.steps(run.id)
     assert steps["manager_approval"].status == "skipped"
     assert steps["director_approval"].status == "skipped"
@@ -59,13 +59,13 @@ def test_large_claim_waits_for_the_manager_then_finishes(rig: Rig) -> None:
     assert run.status == "waiting_approval"
     report = rig.engine.report(run.id)
     assert report.waiting_for is not None and report.waiting_for.role == "manager"
-    assert rig.smtp.mailbox.messages == []  # nothing goes to finance before the approval
+    assert rig.smtp.messages() == []  # nothing goes to finance before the approval
     done = approve(rig, report.waiting_for.id, "U_MGR", "manager")
     assert done.status == "done"
     row = sheet_rows(rig.settings.workspace, "expenses.xlsx", "Claims", run.reference or "")[0]
     assert (row["Status"], row["Approved By"]) == ("approved", "U_MGR")
-    assert len(rig.smtp.mailbox.messages) == 1
-    assert "Approved by: U_MGR" in rig.smtp.mailbox.messages[0].get_content()
+    assert len(rig.smtp.messages()) == 1
+    assert "Approved by: U_MGR" in rig.smtp.messages()[0].get_content()
     assert rig.engine.approvals.get(report.waiting_for.id).status == "done"
 
 
@@ -87,7 +87,7 @@ def test_a_rejection_ends_the_run_and_tells_the_requester(rig: Rig) -> None:
     assert ended.status == "rejected"
     row = sheet_rows(rig.settings.workspace, "expenses.xlsx", "Claims", run.reference or "")[0]
     assert row["Status"] == "rejected"
-    assert rig.smtp.mailbox.messages == []
+    assert rig.smtp.messages() == []
     assert any("rejected by U_MGR" in msg for _, msg in rig.told)
 
 
@@ -110,7 +110,7 @@ def test_one_run_per_idempotency_key(rig: Rig) -> None:
         "expense_reimbursement", expense(30), requester="U", idempotency_key="A-1"
     )
     assert again.id == first.id
-    assert len(rig.engine.list_runs()) == 1 and len(rig.smtp.mailbox.messages) == 1
+    assert len(rig.engine.list_runs()) == 1 and len(rig.smtp.messages()) == 1
 
 
 def test_sick_leave_is_recorded_without_approval(rig: Rig) -> None:
@@ -124,7 +124,7 @@ def test_sick_leave_is_recorded_without_approval(rig: Rig) -> None:
     assert run.status == "done" and (run.reference or "").startswith("LV-")
     row = sheet_rows(rig.settings.workspace, "leave.xlsx", "Requests", run.reference or "")[0]
     assert row["Status"] == "recorded"
-    assert [e[1] for e in rig.smtp.mailbox.envelopes] == [["hr@acme.example"]]
+    assert [e[1] for e in rig.smtp.envelopes()] == [["hr@acme.example"]]
 
 
 def test_annual_leave_needs_the_manager(rig: Rig) -> None:
@@ -163,7 +163,7 @@ def test_vendor_onboarding_with_procurement_and_finance(rig: Rig) -> None:
     assert approve(rig, finance.id, "U_FIN", "finance").status == "done"
     row = sheet_rows(rig.settings.workspace, "vendors.xlsx", "Vendors", run.reference or "")[0]
     assert row["Status"] == "active" and row["Onboarded"] is not None
-    rcpts = [e[1] for e in rig.smtp.mailbox.envelopes]
+    rcpts = [e[1] for e in rig.smtp.envelopes()]
     assert rcpts == [["astrid@nordic-bearings.example"], ["procurement@acme.example"]]
 
 
@@ -175,7 +175,7 @@ def test_cancel_stops_a_waiting_run_and_a_late_approval_does_nothing(rig: Rig) -
     action = rig.engine.report(run.id).waiting_for
     assert action is not None
     assert approve(rig, action.id, "U_MGR", "manager").status == "cancelled"
-    assert rig.smtp.mailbox.messages == []
+    assert rig.smtp.messages() == []
     with pytest.raises(ToolArgumentError, match="already cancelled"):
         rig.engine.cancel(run.id, "U_EMP")
 

@@ -26,7 +26,7 @@ def test_start_process_tool_starts_one_run_per_approval(rig: Rig) -> None:
     replay = rig.registry.call("start_process", args, ctx)
     assert first.ok and replay.ok, first.content
     assert first.data["run_id"] == replay.data["run_id"] and first.data["status"] == "done"
-    assert len(rig.engine.list_runs()) == 1 and len(rig.smtp.mailbox.messages) == 1
+    assert len(rig.engine.list_runs()) == 1 and len(rig.smtp.messages()) == 1
     status = rig.registry.call("process_status", {"run_id": first.data["reference"]}, ctx)
     assert status.ok and status.data["run_id"] == first.data["run_id"]
     assert "Start Expense reimbursement" in spec.summarize(
@@ -70,7 +70,7 @@ def test_recover_resumes_running_runs_and_decided_approvals(rig: Rig) -> None:
     assert resumed[stalled.id] == "failed"  # its inputs were never given: it stops and says why
     assert undecided.id not in resumed
     assert rig.engine.runs.get(undecided.id).status == "waiting_approval"
-    assert len(rig.smtp.mailbox.messages) == 1
+    assert len(rig.smtp.messages()) == 1
 
 
 def test_a_failed_run_can_be_retried_from_the_failed_step(rig: Rig) -> None:
@@ -83,12 +83,12 @@ def test_a_failed_run_can_be_retried_from_the_failed_step(rig: Rig) -> None:
     failed = approve(rig, action.id, "U_MGR", "manager")
     assert failed.status == "failed" and failed.current_step == "mark_approved"
     assert any("stopped at step 'mark_approved'" in msg for _, msg in rig.told)
-    assert rig.smtp.mailbox.messages == []
+    assert rig.smtp.messages() == []
     sheet.write_bytes(saved)  # restored (with the claim's row, written before the approval)
     retried = rig.engine.retry(run.reference or "")
     assert retried.status == "done"
     assert rig.engine.runs.steps(run.id)["mark_approved"].attempts == 2
-    assert len(rig.smtp.mailbox.messages) == 1
+    assert len(rig.smtp.messages()) == 1
     with pytest.raises(Exception, match="not failed"):
         rig.engine.retry(rig.engine.start("expense_reimbursement", expense(20), requester="U").id)
 
