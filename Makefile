@@ -27,7 +27,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# The model is prepared (converted once, one progress bar) before the bot starts, so the first
+# question does not wait for it; when it is already prepared this takes a second. A model that
+# cannot be prepared is reported and the bot starts anyway (its /commands need no model).
 run: $(VENV)/.installed
+	$(BIN)/rpa-agent model prepare || true
 	$(BIN)/rpa-agent run
 
 test: $(VENV)/.installed-dev

@@ -3,8 +3,10 @@
 ``/docs QUERY`` searches the knowledge base; ``/forms`` and ``/form NAME`` describe forms;
 ``/run PROCESS`` describes what a process needs (the surface then collects the values and
 calls ``submit_form`` with ``process:NAME``); ``/status ID`` reports an action, a run or a
-submission; ``/approvals`` lists what waits for the caller; ``/approve ID`` and ``/reject ID``
-decide. Each command emits a ``Final`` whose ``data`` carries the structured result so a
+submission; ``/approvals`` lists what waits for the caller's decision and what the caller
+asked for that waits for someone else; ``/approve ID`` and ``/reject ID`` decide. Text here
+is for people: ``/docs`` shows excerpts, not the passages as they are framed for the model.
+Each command emits a ``Final`` whose ``data`` carries the structured result so a
 surface can render it its own way (a Slack modal, terminal prompts).
 """
 
@@ -33,7 +35,7 @@ HELP = """Commands (no model needed):
   run PROCESS       start a process (e.g. expense_reimbursement)
   processes         list the processes
   status [ID]       an approval (A-...), a process run, or a submission
-  approvals         actions waiting for your decision
+  approvals         what waits for your decision, and what you asked for
   approve ID        approve a pending action
   reject ID         reject a pending action
   help              this list
@@ -81,7 +83,8 @@ class CommandHandler:
             raise RpaError("the knowledge base is not available")
         result = self.search(argument, 5)
         citations = tuple(Citation.from_any(c) for c in getattr(result, "citations", []) or [])
-        emit(Final(getattr(result, "text", str(result)), citations, data={"query": argument}))
+        hits = list(getattr(result, "hits", []) or [])
+        emit(Final(passages_for_people(argument, hits), citations, data={"query": argument}))
 
     def _cmd_forms(self, emit: Emit, inbound: Inbound, argument: str) -> None:
         forms = self.forms()
@@ -134,7 +137,7 @@ class CommandHandler:
         if not argument:
             pending = self.actions.pending_for(inbound.user)
             runs = self.engine.list_runs(requester=inbound.user, limit=5)
-            lines = [f"- {a.id}: {a.summary} (waiting)" for a in pending]
+            lines = [f"- {a.id}: {sentence(a.summary)} (waiting)" for a in pending]
             lines += [f"- {r.id}: {r.process} ({r.status})" for r in runs]
             emit(Final("\n".join(lines) or "Nothing in progress for you."))
             return
@@ -143,7 +146,7 @@ class CommandHandler:
             who = f" by {action.decided_by}" if action.decided_by else ""
             emit(
                 Final(
-                    f"{action.id}: {action.summary} ({action.status}{who})",
+                    f"{action.id}: {sentence(action.summary)} ({action.status}{who})",
                     data={"action": action.id},
                 )
             )
@@ -159,13 +162,34 @@ class CommandHandler:
         emit(Final(result.content))
 
     def _cmd_approvals(self, emit: Emit, inbound: Inbound, argument: str) -> None:
+        """What waits for the caller's decision, then what the caller asked for that waits."""
         pending = self.actions.pending_for(inbound.user)
-        if not pending:
-            emit(Final("Nothing is waiting for your approval."))
-            return
-        emit(Final(f"{len(pending)} action(s) wait for your decision."))
-        for action in pending:
-            emit(self.actions.request_event(action))
+        theirs = {a.id for a in pending}
+        asked = [
+            a
+            for a in self.actions.approvals.list(status=("pending",))
+            if a.requester == inbound.user and a.id not in theirs
+        ]
+        if pending:
+            emit(
+                Final(f"{_count(len(pending), 'action waits', 'actions wait')} for your decision:")
+            )
+            for action in pending:
+                emit(self.actions.request_event(action))
+        else:
+            emit(Final("Nothing waits for your decision."))
+        if asked:
+            lines = [f"- {a.id}: {sentence(a.summary)} {self._waits_for(a.role)}" for a in asked]
+            head = f"You asked for {_count(len(asked), 'action that waits', 'actions that wait')}"
+            emit(Final(f"{head} for someone else:\n" + "\n".join(lines)))
+
+    def _waits_for(self, role: str | None) -> str:
+        if not role:
+            return "(waits for you)"
+        people = self.actions.role_members(role)
+        if not people:
+            return f"(waits for the {role!r} role, which nobody holds: set RPA_ROLES)"
+        return f"(waits for the {role!r} role: {', '.join(people)})"
 
     def _cmd_approve(self, emit: Emit, inbound: Inbound, argument: str) -> None:
         self.actions.decide(emit, argument, inbound.user, "approve")
@@ -211,3 +235,35 @@ class CommandHandler:
 
     def _ctx(self, inbound: Inbound, **extra: Any) -> Any:
         return self.actions.context_for(inbound, self.roles_of(inbound.user), **extra)
+
+
+# ---- text for people ---------------------------------------------------------------------------
+_EXCERPT = 240  # characters of a passage shown by /docs (the citation says where the rest is)
+
+
+def sentence(text: str) -> str:
+    """``text`` ending in exactly one full stop (summaries may or may not end with one)."""
+    stripped = text.strip().rstrip(".")
+    return f"{stripped}." if stripped else ""
+
+
+def excerpt(text: str, limit: int = _EXCERPT) -> str:
+    """The start of a passage on one line, cut at a word and marked when cut."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0]
+    return f"{cut.rstrip(',;:')} …"
+
+
+def passages_for_people(query: str, hits: list[Any]) -> str:
+    """What ``/docs`` shows: numbered excerpts, each matching the citation of the same number."""
+    if not hits:
+        return f"Nothing in the process documents matches {query!r}."
+    lines = [f"From the process documents, for {query!r}:"]
+    lines += [f"[{n}] {excerpt(getattr(hit, 'text', ''))}" for n, hit in enumerate(hits, 1)]
+    return "\n\n".join(lines)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"

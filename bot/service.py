@@ -36,6 +36,7 @@ from bot.events import (
     TextDelta,
     ToolActivity,
 )
+from bot.turn_cancel import TurnCancelled, cancel_scope
 from memory.errors import RpaError, new_error_id
 from tools.docs import QUESTION_PASSAGES
 
@@ -167,8 +168,9 @@ class Service:
         if self._agent is not None:
             self._agent.reset(conversation_id)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def close(self, wait: bool = False) -> None:
+        """Stop taking work; ``wait``: until the work in progress has ended (a clean exit)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     # ---- the agent turn --------------------------------------------------------------------
     def agent(self) -> Any:
@@ -280,31 +282,44 @@ class Service:
     async def _run(self, key: str, work: Callable[..., None], *args: Any) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
+        # Set when the reader stops reading before the end (Ctrl-C): the work stops at its next
+        # model or tool step, and nothing more is posted to a loop that may be gone.
+        cancelled = threading.Event()
 
-        def emit(event: Event) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+        def post(item: Any) -> None:
+            if not cancelled.is_set():
+                loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def job() -> None:
             try:
-                with self._lock_for(key):
-                    work(emit, *args)
+                with self._lock_for(key), cancel_scope(cancelled):
+                    if not cancelled.is_set():  # the reader may have left while this waited
+                        work(post, *args)
+            except TurnCancelled:
+                log.info("stopped work on %s: its reader left", key)
             except RpaError as exc:  # a known failure: short and true, still with an id
                 error_id = new_error_id()
                 log.warning("%s: %s", error_id, exc)
-                emit(Error(str(exc), error_id))
+                post(Error(str(exc), error_id))
             except Exception as exc:
                 error_id = new_error_id()
                 log.exception("%s: unexpected failure", error_id)
-                emit(Error(f"Something went wrong ({type(exc).__name__}).", error_id))
+                post(Error(f"Something went wrong ({type(exc).__name__}).", error_id))
             finally:
-                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+                post(_DONE)
 
         future = loop.run_in_executor(self._pool, job)
-        while True:
-            item = await queue.get()
-            if item is _DONE:
-                break
-            yield item
+        finished = False
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                yield item
+            finished = True
+        finally:
+            if not finished:
+                cancelled.set()
         await future
 
 

@@ -2,14 +2,23 @@
 
 Nothing here does work at import; heavy parts (the embedder, the language model) are created
 on first use so that commands that do not need them (``/forms``, ``doctor``) start quickly.
+The workspace is input only: the tools work in a copy under the data dir (``working_copy``),
+so approved actions write the copy's sheets, never the company's (or the repository's) files.
+Roles come from ``RPA_ROLES``, or from the workspace's demo people when it is unset.
 """
 
 from __future__ import annotations
 
+import filecmp
+import fnmatch
+import hashlib
 import logging
+import os
+import shutil
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.agent import Agent, Persona, open_checkpointer
@@ -28,15 +37,83 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Roles:
-    """Role membership from configuration (``RPA_ROLES``)."""
+    """Who holds which role: ``RPA_ROLES``, or the workspace's demo people when it is unset.
+
+    ``demo`` says the members are the workspace's ``demo_roles`` (ids such as ``demo-manager``
+    that only the terminal's ``/as`` can act as; no Slack user id looks like them).
+    """
 
     members: dict[str, list[str]] = field(default_factory=dict)
+    demo: bool = False
+
+    @classmethod
+    def configured(cls, settings: Settings) -> Roles:
+        """``RPA_ROLES`` when set, else the workspace's demo roles."""
+        if settings.roles:
+            return cls(dict(settings.roles))
+        from tools.workspace import load_profile
+
+        demo = load_profile(settings.workspace).demo_roles
+        return cls(dict(demo), demo=bool(demo))
 
     def of(self, user: str) -> list[str]:
         return sorted(role for role, users in self.members.items() if user in users)
 
     def who(self, role: str) -> list[str]:
         return list(self.members.get(role, []))
+
+
+WORKING_COPY_SKIPS = (".*", "~$*", "*.lock", "*.partial")
+_NOT_COPIED = ("adapter",)  # the workspace's trained adapter: the model loads it, no tool reads it
+
+
+def working_copy_dir(workspace: Path, data_dir: Path) -> Path:
+    """Where the data dir keeps its copy of ``workspace`` (one per workspace folder)."""
+    source = Path(workspace).resolve()
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
+    return Path(data_dir) / "workspaces" / f"{source.name}-{digest}"
+
+
+def working_copy(workspace: Path, data_dir: Path) -> Path:
+    """The workspace the bot works in: a copy under the data dir, so the source stays input only.
+
+    Every start brings the copy up to date with the source (documents, forms, processes and
+    templates are read, never written), except the sheets: a sheet is copied once, when the
+    copy lacks it, and from then on it is the bot's ledger that approved actions write to.
+    """
+    source, target = Path(workspace), working_copy_dir(workspace, data_dir)
+    wanted = {
+        p.relative_to(source)
+        for p in source.rglob("*")
+        if p.is_file() and _kept(p) and p.relative_to(source).parts[0] not in _NOT_COPIED
+    }
+    for relative in sorted(wanted):
+        ledger = relative.parts[0] == "sheets"
+        dest = target / relative
+        if not dest.exists() or (not ledger and not _same(source / relative, dest)):
+            _copy(source / relative, dest)
+    for stale in [p for p in target.rglob("*") if p.is_file() and _kept(p)]:
+        relative = stale.relative_to(target)
+        if relative not in wanted and relative.parts[0] != "sheets":
+            stale.unlink()  # a document or form removed from the source is gone here too
+    return target
+
+
+def _kept(path: Path) -> bool:
+    return not any(fnmatch.fnmatch(path.name, pattern) for pattern in WORKING_COPY_SKIPS)
+
+
+def _same(a: Path, b: Path) -> bool:
+    # Size and mtime first (copy2 keeps the mtime), the bytes only when those differ.
+    return filecmp.cmp(a, b, shallow=True)
+
+
+def _copy(source: Path, dest: Path) -> None:
+    """Copy atomically: a reader never sees half a file, a crash leaves only a temp file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    shutil.copy2(source, tmp)
+    os.replace(tmp, dest)
 
 
 class LazyKnowledge:
@@ -78,8 +155,15 @@ def build_app(settings: Settings, *, chat_model: Any = None, with_model: bool = 
     from tools.forms import load_forms
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    roles = Roles.configured(settings)
+    # The tools work in the data dir's copy of the workspace, under the roles in effect.
+    settings = settings.model_copy(
+        update={
+            "workspace": working_copy(settings.workspace, settings.data_dir),
+            "roles": roles.members,
+        }
+    )
     db = Database(settings.state_db)
-    roles = Roles(dict(settings.roles))
     knowledge = LazyKnowledge(settings)
     approvals = ApprovalStore(db, ttl=timedelta(minutes=settings.approval_ttl_minutes))
     registry, engine = build_tools(settings, db, knowledge=knowledge)

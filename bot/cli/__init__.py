@@ -8,11 +8,35 @@ modules share (the root app, the ``bench`` and ``eval`` groups, the settings) is
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import typer
 
 from bot.cli.common import app
 
 _registered = False
+
+
+def version_text() -> str:
+    """``rpa-agent 0.1.0``: the installed distribution's version."""
+    try:
+        return f"rpa-agent {importlib.metadata.version('rpa-agent')}"
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "rpa-agent (not installed: run `make run` or `pip install -e .`)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """A local-first process-automation bot: chat, documents, forms, processes, approvals."""
 
 
 def get_app() -> typer.Typer:
@@ -21,6 +45,7 @@ def get_app() -> typer.Typer:
     if not _registered:
         from bot.cli import (
             bench_cmds,
+            doctor,
             eval_cmds,
             knowledge,
             ops,
@@ -29,7 +54,17 @@ def get_app() -> typer.Typer:
             train_cmds,
         )
 
-        for part in (ops, knowledge, tools_cmds, process_cmds, train_cmds, eval_cmds, bench_cmds):
+        app.callback()(_root)
+        for part in (
+            ops,
+            doctor,
+            knowledge,
+            tools_cmds,
+            process_cmds,
+            train_cmds,
+            eval_cmds,
+            bench_cmds,
+        ):
             part.register(app)
         _registered = True
     return app

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
+from bot.wiring import working_copy_dir
 from tests.cli.conftest import run
 
 
@@ -33,14 +34,17 @@ def test_tool_run_read(cli: CliRunner) -> None:
     assert payload["ok"] and payload["data"]["rows"][0]["Vendor ID"] == "V-0098"
 
 
-def test_write_tool_asks_and_a_no_changes_nothing(cli: CliRunner, workspace: Path) -> None:
+def test_write_tool_asks_and_a_no_changes_nothing(
+    cli: CliRunner, workspace: Path, data_dir: Path
+) -> None:
+    ledger = working_copy_dir(workspace, data_dir) / "sheets" / "leave.xlsx"  # the bot's copy
     args = '{"path": "leave.xlsx", "values": {"Request ID": "LV-01001", "Days": 2}}'
     code, out = run(cli, "tool", "run", "append_sheet_row", "--args", args, stdin="n\n")
     assert code == 1 and "Approve?" in out and "Add a row to leave.xlsx" in out
-    assert len(pd.read_excel(workspace / "sheets" / "leave.xlsx")) == 3
+    assert len(pd.read_excel(ledger)) == 3
     code, out = run(cli, "tool", "run", "append_sheet_row", "--args", args, stdin="y\n")
     assert code == 0, out
-    assert list(pd.read_excel(workspace / "sheets" / "leave.xlsx")["Request ID"])[-1] == "LV-01001"
+    assert list(pd.read_excel(ledger)["Request ID"])[-1] == "LV-01001"
 
 
 def test_yes_submits_and_audit_shows_it(cli: CliRunner) -> None:
