@@ -79,7 +79,7 @@ class TerminalChat:
         company: str = "",
         notes: Sequence[str] = (),
         waiting_note: Callable[[], str | None] = lambda: None,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] | None = None,
     ) -> None:
         self.service = service
         self.user = user

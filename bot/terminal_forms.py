@@ -1,14 +1,16 @@
 """Filling in a form in the terminal: one field at a time, each value checked as it is typed.
 
 Each field shows its label, its help and the format it takes with an example; what a person
-types is read the company's way (``tools/natural_values.py``: "yesterday", "14 March",
-"31,50") and checked by the form's own validation (``tools.forms.validate_values``, with the
-fields answered so far, so a date before an earlier one is refused at once). ``/cancel``
+types is read the company's way (``tools/form_input.py`` over ``tools/natural_values.py``:
+"yesterday", "14 March", "31,50") and checked by the form's own validation
+(``tools.forms.validate_values``, with the fields answered so far, so a date before an
+earlier one is refused at once). ``/cancel``
 stops the form, ``/quit`` stops it and leaves the chat; Ctrl-C and Ctrl-D stop it too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,14 +20,9 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.markup import escape
 
+from tools.form_input import Conventions, normalise_value
 from tools.forms import FieldDefinition, FormDefinition, validate_values
-from tools.natural_values import (
-    DateOrder,
-    example_amount,
-    format_date,
-    normalize_value,
-    spell_date,
-)
+from tools.natural_values import example_amount, format_date, spell_date
 from tools.workspace import WorkspaceProfile
 
 INTERRUPTED = "\x03"  # what a reader returns for Ctrl-C (a person cannot type this character)
@@ -37,15 +34,16 @@ _COMMAND = re.compile(r"^/[a-z]+$")
 class ValueStyle:
     """How the company writes values (``workspace.yaml``), for hints and for reading them."""
 
-    date_order: DateOrder = "DMY"
-    decimal_separator: Literal[".", ","] = "."
+    conventions: Conventions = dataclasses.field(default_factory=Conventions)
     mail_domain: str = "example.com"
 
     @classmethod
     def of(cls, profile: WorkspaceProfile) -> ValueStyle:
         company = profile.company
         domain = company.mail_domains[0] if company.mail_domains else "example.com"
-        return cls(company.date_order, company.decimal_separator, domain)
+        return cls(
+            Conventions(company.date_order, company.decimal_separator, company.timezone), domain
+        )
 
 
 def format_hint(field: FieldDefinition, style: ValueStyle, today: date) -> str:
@@ -63,10 +61,11 @@ def _type_hint(field: FieldDefinition, style: ValueStyle, today: date) -> str:
     kind = field.type
     if kind == "date":
         written = f"{today.day} {today:%B}"
-        return f"a date like {format_date(today, style.date_order)}, {written} or yesterday"
+        numeric = format_date(today, style.conventions.date_order)
+        return f"a date like {numeric}, {written} or yesterday"
     if kind == "money":
         currency = f" in {field.currency}" if field.currency else ""
-        return f"an amount{currency}, like {example_amount(style.decimal_separator)}"
+        return f"an amount{currency}, like {example_amount(style.conventions.decimal_separator)}"
     if kind == "number":
         what = "a whole number" if field.decimals == 0 else "a number"
         if field.min is not None and field.max is not None:
@@ -96,13 +95,7 @@ def check_value(
     """The clean value of ``text`` for ``field`` (None: skipped), or the form's error message."""
     values = {k: v for k, v in so_far.items() if k != field.name}
     if text.strip():
-        values[field.name] = normalize_value(
-            field.type,
-            text,
-            today=today,
-            date_order=style.date_order,
-            decimal_separator=style.decimal_separator,
-        )
+        values[field.name] = normalise_value(field, text, style.conventions, today)
     clean, errors = validate_values(form, values)
     return clean.get(field.name), errors.get(field.name)
 
@@ -115,12 +108,12 @@ class FormFiller:
         console: Console,
         read_line: Callable[[str], str | None],
         style: ValueStyle,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] | None = None,
     ) -> None:
         self.console = console
         self.read_line = read_line
         self.style = style
-        self.today = today
+        self.today = today or style.conventions.today  # the company's day, in its time zone
 
     def ask(
         self, form: FormDefinition, fields: list[FieldDefinition], values: dict[str, Any]

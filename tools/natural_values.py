@@ -5,7 +5,7 @@ A form field wants an ISO date or a plain number; people type "yesterday", "14/0
 ``Decimal`` using the workspace's conventions (``workspace.yaml``: ``date_order`` for numeric
 dates, ``decimal_separator`` for amounts) and return ``None`` for anything they cannot read
 with certainty ("lots", "the 31st of February", "1,2,3"); the caller then reports the field's
-own error. ``normalize_value`` gives the canonical text the form validation accepts.
+own error (``tools/form_input.py`` applies them to a form's fields).
 
 The grammar is deliberately narrow (English month and weekday names, a few relative words)
 rather than a general date parser: a form must refuse what it cannot read unambiguously, and
@@ -262,32 +262,3 @@ def parse_money(
 def example_amount(decimal_separator: Literal[".", ","] = ".") -> str:
     """An amount written the company's way, for hints: ``42.50`` or ``42,50``."""
     return "42" + decimal_separator + "50"
-
-
-# ---- one entry point for form fields ---------------------------------------------------------
-def normalize_value(
-    kind: str,
-    text: str,
-    *,
-    today: date,
-    date_order: DateOrder = "DMY",
-    decimal_separator: Literal[".", ","] = ".",
-) -> str:
-    """What a person typed into a field of type ``kind``, as text the form validation reads.
-
-    Dates become ISO (``2026-12-01``), money ``31.50 GBP`` (or ``31.50`` without a currency),
-    numbers ``1234.5``; anything unreadable, and every other kind, comes back unchanged so the
-    validation reports it in its own words.
-    """
-    if kind == "date":
-        found = parse_date(text, today, date_order)
-        return found.isoformat() if found is not None else text
-    if kind == "money":
-        money = parse_money(text, decimal_separator)
-        if money is None:
-            return text
-        return f"{money[0]} {money[1]}" if money[1] else str(money[0])
-    if kind == "number":
-        number = parse_amount(text, decimal_separator)
-        return str(number) if number is not None else text
-    return text
