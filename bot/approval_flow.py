@@ -108,6 +108,7 @@ class ActionRunner:
         the tool's approver role who is not the requester."""
         arguments = args.model_dump(mode="json") if hasattr(args, "model_dump") else dict(args)
         role = None if spec.self_service else self.registry.policy.approver_role(spec.name)
+        self._supersede_earlier(spec.name, ctx)
         action = self.approvals.create(
             tool=spec.name,
             arguments=arguments,
@@ -119,6 +120,19 @@ class ActionRunner:
             citations=[asdict(c) for c in cited],  # links: title, path, section, page
         )
         return self.request_event(action)
+
+    def _supersede_earlier(self, tool: str, ctx: Any) -> None:
+        """A new proposal of the same tool by the same person in the same thread is a
+        correction: the earlier one still waiting is withdrawn and can no longer be approved."""
+        if not ctx.thread:
+            return
+        earlier = [
+            a.id
+            for a in self.approvals.list(status=["pending"], channel=ctx.channel, thread=ctx.thread)
+            if a.tool == tool and a.requester == ctx.user and not a.run_id
+        ]
+        if self.approvals.supersede(earlier):
+            log.info("superseded %s by a corrected proposal of %s", ", ".join(earlier), tool)
 
     def request_event(self, action: PendingAction) -> ApprovalRequest:
         approvers = (

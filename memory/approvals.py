@@ -29,7 +29,7 @@ from memory.errors import ApprovalError, NotFound
 
 Status = Literal[
     "pending", "approved", "executing", "delivering", "done", "failed", "rejected", "expired",
-    "unknown",
+    "unknown", "superseded",
 ]  # fmt: skip
 Decision = Literal["approve", "reject"]
 
@@ -336,6 +336,19 @@ class ApprovalStore:
     def recoverable(self) -> builtins.list[PendingAction]:
         """Actions a crash interrupted: approved but not run, or running when the process died."""
         return self.list(status=("approved", "executing"), limit=1000)
+
+    def supersede(self, action_ids: Iterable[str]) -> int:
+        """Withdraw actions still pending (a corrected proposal replaced them); they never run."""
+        wanted = list(action_ids)
+        if not wanted:
+            return 0
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE pending_actions SET status='superseded', decided_at=?"
+                f" WHERE status='pending' AND id IN ({','.join('?' * len(wanted))})",
+                (now_iso(), *wanted),
+            )
+            return cur.rowcount
 
     def expire_overdue(self) -> int:
         with self.db.transaction() as conn:

@@ -18,6 +18,7 @@ def start(inputs: dict[str, Any]) -> Any:
     """A start_process call of the expense reimbursement."""
     return tool_call("start_process", name="expense_reimbursement", inputs=inputs)
 
+
 CLAIM = {
     "expense_date": "yesterday",
     "category": "transport",
@@ -121,3 +122,22 @@ def test_results_are_written_as_json_and_png(tmp_path: Path) -> None:
     results = [ConversationResult("a", "clarify", True, [TurnResult(0, True, 1.0)])]
     paths = write_conversations({"held-out": results}, tmp_path, "t")
     assert [p.suffix for p in paths] == [".json", ".png"] and all(p.stat().st_size for p in paths)
+
+
+def test_a_correction_supersedes_the_earlier_proposal_which_never_runs(tmp_path: Path) -> None:
+    corrected = {**CLAIM, "amount": "98 EUR"}
+    conversation = {
+        "id": "correction", "kind": "correction", "today": "2026-03-20",
+        "turns": [
+            {"user": "U_EMP1", "text": "claim my train ticket, 89 EUR yesterday",
+             "expect": {"action": {"tool": "start_process", "match": {"inputs.amount": {"approx": 89}}}}},
+            {"user": "U_EMP1", "text": "sorry, 98",
+             "expect": {"action": {"tool": "start_process", "match": {"inputs.amount": {"approx": 98}}},
+                        "superseded": True}},
+        ],
+    }  # fmt: skip
+    model = ScriptedChatModel().enqueue(
+        start(CLAIM), "Not done yet.", start(corrected), "Not done yet."
+    )
+    [result] = run_suite(_app_settings(tmp_path), [conversation], chat_model=model)
+    assert result.ok, [t.checks for t in result.turns]
