@@ -170,7 +170,12 @@ async def test_ctrl_c_stops_the_answer_and_the_prompt_returns(
 ) -> None:
     app = build_app(app_settings, chat_model=paced)
     try:
-        steps: list[Step] = ["tell me everything", "/forms", INTERRUPTED, INTERRUPTED]
+
+        def back_at_the_prompt(screen: str) -> str:
+            paced.release.set()  # the stopped model writes its next token: there it must end
+            return "/forms"
+
+        steps: list[Step] = ["tell me everything", back_at_the_prompt, INTERRUPTED, INTERRUPTED]
         chat, console = chat_for(app, steps)
         loop = asyncio.get_running_loop()
         answer = chat.service.handle
@@ -183,7 +188,6 @@ async def test_ctrl_c_stops_the_answer_and_the_prompt_returns(
 
         chat.service.handle = pressed_after_the_first_word  # type: ignore[method-assign,assignment]
         await chat.run()
-        paced.release.set()  # the model may go on: it must stop at its next token
         assert await asyncio.to_thread(paced.closed.wait, 20), "the model never stopped"
         screen = console.export_text()
         assert "word0" in screen and "Stopped." in screen

@@ -108,6 +108,7 @@ def spawn(tmp_path: Path, model: str, *args: str) -> pexpect.spawn:
         encoding="utf-8",
         timeout=90,
         dimensions=(60, 320),  # wide enough that no line of the tour wraps
+        use_poll=True,  # select() fails on descriptors above 1023 (a long test session has some)
     )
 
 
