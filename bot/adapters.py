@@ -92,7 +92,7 @@ def check_adapter(settings: Settings) -> AdapterCheck:
         return AdapterCheck(
             "none",
             None,
-            "No adapter: the base model is untrained for this workspace's tools and picks wrong ones.",
+            "the model is not trained for this workspace: expect wrong tools and made-up values",
             TRAIN_COMMAND,
         )
     if not (adapter / "adapter_config.json").is_file():

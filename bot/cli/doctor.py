@@ -139,19 +139,15 @@ def _model(settings: Any) -> Check:
 
 
 def _training(settings: Any) -> Check:
-    adapter = settings.adapter
-    if adapter is None:
-        return Check(
-            "caveat",
-            "the model is not trained for this workspace: expect wrong tools and made-up values "
-            "(the /commands do not need it)",
-            "rpa-agent train data && rpa-agent train run && rpa-agent train publish",
-        )
-    if not (adapter / "adapter_config.json").is_file():
-        return Check(
-            "broken", f"the adapter {adapter} has no adapter_config.json", "rpa-agent train run"
-        )
-    return Check("ok", f"trained adapter: {adapter}")
+    """Is the model trained on this workspace's tools as they are now (bot/adapters.py)?"""
+    from bot.adapters import check_adapter
+
+    found = check_adapter(settings)
+    if found.ok:
+        return Check("ok", found.message)
+    hint = " (the /commands do not need it)"
+    status: Status = "broken" if found.state == "missing" else "caveat"
+    return Check(status, found.message + hint, found.fix)
 
 
 def needed_roles(settings: Any) -> dict[str, list[str]]:

@@ -51,6 +51,9 @@ def run() -> None:
 
     app = build_app(settings)
     _prepare(app)
+    for note in adapter_notes(settings):
+        log.warning("%s", note)
+        console.print(f"[yellow]{escape(note)}[/yellow]")
     _preload(app)
     keeper = _housekeeper(app)
     try:
@@ -78,6 +81,14 @@ def chat(
         raise typer.Exit(130) from None
 
 
+def adapter_notes(settings: Any) -> list[str]:
+    """A line when the model is untrained for this workspace, or trained on it as it was."""
+    from bot.adapters import check_adapter
+
+    found = check_adapter(settings)
+    return [] if found.ok else [f"{found.message[:1].upper()}{found.message[1:]}. Fix: {found.fix}"]
+
+
 def _chat(settings: Any, user: str, log_path: Path) -> None:
     from bot.terminal import TerminalChat
     from bot.terminal_forms import ValueStyle
@@ -100,7 +111,7 @@ def _chat(settings: Any, user: str, log_path: Path) -> None:
         style=ValueStyle.of(profile),
         workspace=app.settings.workspace,
         company=profile.company.name,
-        notes=[f"Logs: {_shown(log_path)}"],
+        notes=[f"Logs: {_shown(log_path)}", *adapter_notes(settings)],
         waiting_note=warmup.note if warmup else lambda: None,
     )
     try:
