@@ -161,3 +161,8 @@ class ConversationService(Protocol):
         """A form filled by a person (e.g. in a Slack modal); validation errors come back as
         ``Error``-free ``Final`` with ``data={"errors": {field: message}}``."""
         ...
+
+    def stop(self, conversation_id: str) -> bool:
+        """Stop the conversation's running turn (its stream ends with a short ``Final``);
+        False when none is running."""
+        ...

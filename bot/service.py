@@ -2,9 +2,19 @@
 
 Surfaces (terminal, Slack) call ``handle`` for a message meant for the agent, ``command`` for
 the model-free commands, ``decide`` for an approval decision and ``submit_form`` for a form a
-person filled in. Work runs on a small thread pool (the model and the tools are synchronous);
-events cross back to the caller's event loop through a queue. Messages of one conversation
-are handled in order (a lock per conversation); different conversations run side by side.
+person filled in. Work runs on thread pools (the model and the tools are synchronous): agent
+turns on one, sized like the surfaces' number of conversations worked on at once, and the
+model-free work on another, so a command or an approval never waits behind model work. Events
+cross back to the caller's event loop through a queue. Messages of one conversation are
+handled in order (a lock per conversation); different conversations run side by side.
+
+An agent turn is bounded: the person's message is cut to its share of the context window (the
+reply says so), and the turn has a deadline after which the person is told and the work stops.
+``stop`` ends a conversation's running turn on request (Slack's stop button); a reader that
+stops reading ends it the same way. A stopped turn's model request ends at the scheduler's
+next step (``bot.priority.stop_scope``, also during its prefill), LangChain's next event
+raises (``bot.turn_cancel``), nothing not yet proposed is proposed, and a halted reader gets a
+short true ``Final`` at once.
 
 Every failure that is not the person's doing is logged with its traceback under an error id
 and reaches the surface as an ``Error`` event naming that id: never silence.
@@ -19,10 +29,12 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, ToolMessage
 
+from bot.agent import cut_to_tokens, message_budget
 from bot.approval_flow import ActionRunner
 from bot.commands import CommandHandler
 from bot.events import (
@@ -36,6 +48,7 @@ from bot.events import (
     TextDelta,
     ToolActivity,
 )
+from bot.priority import stop_scope, stopped
 from bot.turn_cancel import TurnCancelled, cancel_scope
 from memory.errors import RpaError, new_error_id
 from tools.docs import QUESTION_PASSAGES
@@ -44,6 +57,35 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[Event], None]
 _DONE = object()
+
+STOPPED_TEXT = "Stopped, as you asked."
+CUT_NOTE = (
+    "_Your message was long: I read its first {kept:,} of {total:,} characters. "
+    "Send the rest in another message if it matters._\n\n"
+)
+
+
+def deadline_text(seconds: float) -> str:
+    return (
+        f"I could not finish this within {seconds:g} seconds, so I stopped. "
+        "Please ask again, perhaps in shorter form."
+    )
+
+
+@dataclass(frozen=True)
+class _Halt:
+    """Ends a running stream at once with ``text`` (a stop, a deadline)."""
+
+    text: str
+    reason: str
+
+
+@dataclass
+class _Running:
+    """A running agent turn: its stop, and how to end its reader's wait."""
+
+    stop: threading.Event
+    halt: Callable[[_Halt], None]
 
 
 _QUESTION_WORDS = {
@@ -122,8 +164,11 @@ class Service:
         roles_of: Callable[[str], list[str]],
         workers: int = 4,
         prefetch_docs: bool = True,
+        deadline: float = 180.0,
+        quick_workers: int = 4,
     ) -> None:
         self.prefetch_docs = prefetch_docs
+        self.deadline = deadline
         self._agent_factory = agent_factory
         self._agent: Any = None
         self._agent_lock = threading.Lock()
@@ -131,13 +176,18 @@ class Service:
         self.actions = actions
         self.commands = commands
         self.roles_of = roles_of
+        # Agent turns (the model) and model-free work each have their own threads.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpa-work")
+        self._quick = ThreadPoolExecutor(max_workers=quick_workers, thread_name_prefix="rpa-quick")
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._running: dict[str, _Running] = {}
 
     # ---- the protocol ------------------------------------------------------------------
     def handle(self, inbound: Inbound) -> AsyncIterator[Event]:
-        return self._run(inbound.conversation_id, self._agent_turn, inbound)
+        return self._run(
+            inbound.conversation_id, self._agent_turn, inbound, pool=self._pool, bounded=True
+        )
 
     def command(self, inbound: Inbound, name: str, argument: str) -> AsyncIterator[Event]:
         return self._run(inbound.conversation_id, self.commands.run, inbound, name, argument)
@@ -158,6 +208,16 @@ class Service:
     ) -> AsyncIterator[Event]:
         return self._run(inbound.conversation_id, self.commands.submit_form, inbound, form, values)
 
+    def stop(self, conversation_id: str) -> bool:
+        """Stop the conversation's running agent turn; False when none is running."""
+        with self._locks_guard:
+            running = self._running.get(conversation_id)
+        if running is None:
+            return False
+        running.stop.set()
+        running.halt(_Halt(STOPPED_TEXT, "person"))
+        return True
+
     # ---- lifecycle -----------------------------------------------------------------------
     def recover(self) -> list[str]:
         """Finish (or report) what a crash left between approval and execution."""
@@ -169,7 +229,13 @@ class Service:
             self._agent.reset(conversation_id)
 
     def close(self, wait: bool = False) -> None:
-        """Stop taking work; ``wait``: until the work in progress has ended (a clean exit)."""
+        """Stop taking work and every running turn (its model request ends at its next step);
+        ``wait``: until the work in progress has ended (a clean exit)."""
+        with self._locks_guard:
+            running = list(self._running.values())
+        for turn in running:
+            turn.stop.set()
+        self._quick.shutdown(wait=wait, cancel_futures=True)
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
     # ---- the agent turn --------------------------------------------------------------------
@@ -189,18 +255,25 @@ class Service:
         cited: list[Citation] = []
 
         def gate(spec: Any, args: Any, tool_ctx: Any) -> str:
+            if stopped():  # the answer was stopped: nothing new is proposed
+                return "The person stopped this request; nothing was proposed."
             request = self.actions.propose(spec, args, tool_ctx, cited)
             emit(request)
             return self.actions.describe_for_model(request)
 
         tools = self.registry.langchain_tools(ctx, gate)
         system = agent.system_prompt(inbound.user, roles)
+        text, note = _bounded(inbound.text, message_budget(agent.context_window, system))
+        if note:
+            emit(TextDelta(note))
         seed = self._prefetch(emit, inbound, ctx, cited)
         prefetched = seed[-1].artifact if seed else None
         visible = VisibleStream()
         for kind, payload in agent.stream_turn(
-            inbound.conversation_id, inbound.text, tools, system, seed=seed
+            inbound.conversation_id, text, tools, system, seed=seed
         ):
+            if stopped():
+                return  # the reader has its answer; the model request ends at its next step
             if kind == "delta":
                 shown = visible.feed(payload)
                 if shown:
@@ -213,8 +286,8 @@ class Service:
                     cited.extend(found)
                     emit(CitationEvent(tuple(found)))
             elif kind == "final":
-                text = clean_answer(payload) or self._fallback_answer(prefetched)
-                emit(Final(text, tuple(cited)))
+                answer = clean_answer(payload) or self._fallback_answer(prefetched)
+                emit(Final(note + answer, tuple(cited)))
 
     def _prefetch(self, emit: Emit, inbound: Inbound, ctx: Any, cited: list[Citation]) -> list[Any]:
         """For a question about how things are done, search the documents before the model runs.
@@ -279,24 +352,36 @@ class Service:
         with self._locks_guard:
             return self._locks.setdefault(key, threading.Lock())
 
-    async def _run(self, key: str, work: Callable[..., None], *args: Any) -> AsyncIterator[Event]:
+    async def _run(
+        self,
+        key: str,
+        work: Callable[..., None],
+        *args: Any,
+        pool: ThreadPoolExecutor | None = None,
+        bounded: bool = False,
+    ) -> AsyncIterator[Event]:
+        """Run ``work`` on a pool thread (the quick one by default) and yield what it emits.
+
+        ``bounded`` (agent turns): the turn can be stopped (``stop``) and has a deadline; either
+        ends the stream at once with a short ``Final``. When the reader stops reading before
+        the end (Ctrl-C, a shutdown), the work stops too, and nothing more is posted to a loop
+        that may be gone.
+        """
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        # Set when the reader stops reading before the end (Ctrl-C): the work stops at its next
-        # model or tool step, and nothing more is posted to a loop that may be gone.
-        cancelled = threading.Event()
+        stop = threading.Event()
 
         def post(item: Any) -> None:
-            if not cancelled.is_set():
+            if not stop.is_set():
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def job() -> None:
             try:
-                with self._lock_for(key), cancel_scope(cancelled):
-                    if not cancelled.is_set():  # the reader may have left while this waited
+                with self._lock_for(key), cancel_scope(stop), stop_scope(stop):
+                    if not stop.is_set():  # the reader may have left while this waited
                         work(post, *args)
             except TurnCancelled:
-                log.info("stopped work on %s: its reader left", key)
+                log.info("stopped work on %s: nobody waits for it any more", key)
             except RpaError as exc:  # a known failure: short and true, still with an id
                 error_id = new_error_id()
                 log.warning("%s: %s", error_id, exc)
@@ -308,19 +393,53 @@ class Service:
             finally:
                 post(_DONE)
 
-        future = loop.run_in_executor(self._pool, job)
-        finished = False
+        def halt(reason: _Halt) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, reason)
+
+        if bounded:
+            self._track(key, _Running(stop, halt))
+        future = loop.run_in_executor(pool or self._quick, job)
+        limit = loop.time() + self.deadline if bounded else None
         try:
             while True:
-                item = await queue.get()
+                item = await _next(queue, None if limit is None else limit - loop.time())
+                if item is None:  # the deadline passed
+                    log.warning("the turn in %s stopped at its deadline (%g s)", key, self.deadline)
+                    item = _Halt(deadline_text(self.deadline), "deadline")
+                if isinstance(item, _Halt):
+                    yield Final(item.text, data={"stopped": item.reason})
+                    return
                 if item is _DONE:
                     break
                 yield item
-            finished = True
+            await future
         finally:
-            if not finished:
-                cancelled.set()
-        await future
+            stop.set()  # finished, halted, or the reader left: nothing more of it is wanted
+            if bounded:
+                self._untrack(key, stop)
+
+    def _track(self, key: str, running: _Running) -> None:
+        with self._locks_guard:
+            self._running[key] = running
+
+    def _untrack(self, key: str, stop: threading.Event) -> None:
+        with self._locks_guard:
+            if key in self._running and self._running[key].stop is stop:
+                del self._running[key]
+
+
+async def _next(queue: asyncio.Queue[Any], timeout: float | None) -> Any:
+    """The queue's next item; None once ``timeout`` seconds pass without one."""
+    try:
+        return await asyncio.wait_for(queue.get(), None if timeout is None else max(timeout, 0.0))
+    except TimeoutError:
+        return None
+
+
+def _bounded(text: str, max_tokens: int) -> tuple[str, str]:
+    """The person's message within ``max_tokens``, and the note for the reply if it was cut."""
+    kept, cut = cut_to_tokens(text, max_tokens)
+    return kept, (CUT_NOTE.format(kept=len(kept), total=len(text)) if cut else "")
 
 
 __all__ = ["ApprovalRequest", "Service", "citations_from_artifact"]

@@ -1,37 +1,33 @@
-"""``rpa-agent bench slack``: acknowledgement latency of HTTP mode while the model is busy.
+"""``rpa-agent bench slack``: HTTP mode under a burst while the model is busy.
 
-The real bolt app serves signed Events API requests on loopback; a stand-in Slack Web API
-(an aiohttp server answering ``ok``) records when the first streamed update arrives. The
-conversation service is held busy (as a long generation would) until every event has been
-acknowledged, so the figures show that acknowledgement never waits for the model. With
-``decoding``, the configured model also decodes a long reply in the same process throughout
-the burst, so the server shares the two cores (and the GIL) with a real decode loop.
+The real bolt app serves signed Events API requests on loopback (the load comes from another
+process: ``bot/bench/slack_load.py``); a stand-in Slack Web API (an aiohttp server answering
+``ok``) records when each thread's first message arrives and how many messages each thread
+got. The acknowledgement rows hold the conversation service busy (as a long generation would)
+until every event has been acknowledged, so the figures show that acknowledgement never waits
+for the model. With ``decoding``, the configured model also decodes a long reply in the same
+process throughout the burst, so the server shares the two cores (and the GIL) with a real
+decode loop. With ``service_for``, the events are answered by a real conversation service
+(the configured model behind it), one of them a message far over the context window
+(``huge_tokens``), and the figures say whether each event was answered exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
-import re
-import selectors
-import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from bot.bench.report import percentile
+from bot.bench.slack_load import SECRET, THREAD, fire_from_another_process
 from bot.config import Settings
 from bot.events import Event, Final, Inbound, TextDelta
-
-SECRET = "bench-signing-secret"
 
 
 class BusyService:
@@ -62,12 +58,17 @@ class BusyService:
     ) -> AsyncIterator[Event]:
         yield Final("ok")
 
+    def stop(self, conversation_id: str) -> bool:
+        return False
+
 
 class SlackStub:
-    """A minimal Slack Web API on loopback: every method answers ok; post times are kept."""
+    """A minimal Slack Web API on loopback: every method answers ok; per thread, the time of
+    its first message and how many messages were posted in it are kept."""
 
     def __init__(self) -> None:
         self.first_post: dict[str, float] = {}
+        self.posts: dict[str, int] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.port = 0
@@ -84,6 +85,8 @@ class SlackStub:
         if method == "auth.test":
             return web.json_response({"ok": True, "user_id": "UBOT", "bot_id": "BBOT"})
         thread = str(body.get("thread_ts") or "")
+        if method == "chat.postMessage" and thread:
+            self.posts[thread] = self.posts.get(thread, 0) + 1
         if (
             method in ("chat.postMessage", "chat.update")
             and thread
@@ -113,117 +116,6 @@ class SlackStub:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
 
-def _signed(body: str) -> dict[str, str]:
-    stamp = str(int(time.time()))
-    digest = hmac.new(SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/json",
-    }
-
-
-def _event(n: int) -> str:
-    ts = f"1700000000.{n:06d}"
-    return json.dumps(
-        {
-            "type": "event_callback",
-            "team_id": "T1",
-            "api_app_id": "A1",
-            "event_id": f"EvBench{n:05d}",
-            "event": {
-                "type": "app_mention",
-                "user": "U1",
-                "text": "<@UBOT> hi",
-                "ts": ts,
-                "channel": "C1",
-            },
-        }
-    )
-
-
-def _request(host: str, port: int, path: str, n: int) -> bytes:
-    """Event ``n`` as the raw bytes of one signed HTTP/1.1 request (built before the burst)."""
-    body = _event(n)
-    headers = {"Host": f"{host}:{port}", **_signed(body), "Content-Length": str(len(body))}
-    lines = [f"POST {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join([*lines, "Connection: close", "", body])).encode()
-
-
-class _Exchange:
-    """One request on its own non-blocking connection: bytes left to send, bytes received."""
-
-    def __init__(self, n: int, request: bytes) -> None:
-        self.n, self.unsent, self.received = n, request, b""
-
-    def complete(self, closed: bool) -> bool:
-        """Whether the whole response is in (headers and ``Content-Length`` bytes of body)."""
-        head, sep, body = self.received.partition(b"\r\n\r\n")
-        if not sep:
-            return closed
-        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-        return closed or len(body) >= (int(length.group(1)) if length else 0)
-
-    def status(self) -> int:
-        return int(self.received.split(b" ", 2)[1]) if self.received else 0
-
-
-def _fire(url: str, events: int, concurrency: int) -> tuple[list[float], dict[int, float]]:
-    """Send ``events`` signed mentions, ``concurrency`` at a time; latencies in ms, send times.
-
-    The load generator works like ``wrk``: every request is signed and serialised before the
-    burst, and one thread drives all connections with non-blocking sockets and a selector.
-    A client library (aiohttp's, or even plain asyncio streams) costs a few hundred
-    microseconds of CPU per request, on the same two cores as the server: with 200 requests at
-    once that alone put a no-op server's p99 at 80-105 ms. The clock starts before the
-    connection opens, so connecting counts as Slack's would.
-    """
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    requests = [_request(host, port, parts.path, n) for n in range(events)]
-    latencies: list[float] = []
-    sent_at: dict[int, float] = {}
-    waiting = list(range(events - 1, -1, -1))
-    live: dict[socket.socket, _Exchange] = {}
-    with selectors.DefaultSelector() as selector:
-
-        def start(n: int) -> None:
-            conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            conn.setblocking(False)
-            sent_at[n] = time.perf_counter()
-            conn.connect_ex((host, port))
-            live[conn] = _Exchange(n, requests[n])
-            selector.register(conn, selectors.EVENT_WRITE)
-
-        while waiting and len(live) < concurrency:
-            start(waiting.pop())
-        while live:
-            for key, mask in selector.select(timeout=30):
-                conn = key.fileobj
-                assert isinstance(conn, socket.socket)
-                exchange = live[conn]
-                if mask & selectors.EVENT_WRITE:
-                    exchange.unsent = exchange.unsent[conn.send(exchange.unsent) :]
-                    if not exchange.unsent:
-                        selector.modify(conn, selectors.EVENT_READ)
-                    continue
-                chunk = conn.recv(65536)
-                exchange.received += chunk
-                if not exchange.complete(closed=not chunk):
-                    continue
-                latencies.append((time.perf_counter() - sent_at[exchange.n]) * 1000)
-                selector.unregister(conn)
-                conn.close()
-                del live[conn]
-                if exchange.status() != 200:
-                    for other in live:
-                        other.close()
-                    raise RuntimeError(f"event {exchange.n}: HTTP {exchange.status()}")
-                if waiting:
-                    start(waiting.pop())
-    return latencies, sent_at
-
-
 @contextmanager
 def _model_decoding(loaded: Any) -> Iterator[dict[str, Any]]:
     """A long greedy reply decodes on ``loaded``'s scheduler while the block runs.
@@ -240,7 +132,14 @@ def _model_decoding(loaded: Any) -> Iterator[dict[str, Any]]:
     options = DecodingOptions(
         decoding="greedy", max_new_tokens=8192, draft_tokens=0, stop_on_loop=0
     )
-    handle = scheduler_for(loaded).submit(prompt, options)
+    ends = {t for t in (loaded.tokenizer.eos_token_id, loaded.model.generation_config.eos_token_id)
+            if isinstance(t, int)}  # fmt: skip
+
+    def never_end(input_ids: Any, scores: Any) -> Any:  # it decodes for as long as the block runs
+        scores[..., list(ends)] = float("-inf")
+        return scores
+
+    handle = scheduler_for(loaded).submit(prompt, options, [never_end])
     pieces = iter(handle)
     next(pieces, None)  # the prompt is in and the reply is decoding
     figures: dict[str, Any] = {}
@@ -262,10 +161,16 @@ def run_slack_bench(
     workdir: Path | None = None,
     fast_ack: bool = True,
     decoding: Any = None,
+    service_for: Callable[[Settings], Any] | None = None,
+    huge_tokens: int = 0,
+    answer_timeout: float = 1800.0,
 ) -> dict[str, Any]:
     """Serve the real app, send ``events`` signed mentions at once, measure acks and first updates.
 
     ``decoding``: a loaded model that decodes a long reply in this process during the burst.
+    ``service_for``: the conversation service to answer with (made from the bench's settings);
+    then the bench waits for every answer, with the model decoding throughout, and event
+    ``events // 2`` is a message of ``huge_tokens`` tokens.
     """
     import tempfile
 
@@ -280,67 +185,79 @@ def run_slack_bench(
         update={
             "data_dir": data,
             "slack_api_url": f"http://127.0.0.1:{stub.port}/api/",
-            "workers": settings.workers,
+            "slack_signing_secret": _secret(),
         }
     )
-    service = BusyService()
+    service = service_for(bench_settings) if service_for else BusyService()
     client = WebClient(token="xoxb-bench", base_url=bench_settings.slack_api_url)
-    bench_settings = bench_settings.model_copy(update={"slack_signing_secret": _secret()})
-    app = create_app(bench_settings, service, client=client)  # type: ignore[arg-type]
-    server = BackgroundServer(app, signing_secret=SECRET if fast_ack else None).start()
+    app = create_app(bench_settings, service, client=client)
+    surface = surface_of(app)
+    server = BackgroundServer(
+        app, signing_secret=SECRET if fast_ack else None, spool=surface.spool
+    ).start()
     busy: AbstractContextManager[dict[str, Any]] = (
         _model_decoding(decoding) if decoding is not None else nullcontext({})
     )
+    huge_at = events // 2 if huge_tokens else -1
+    started = time.perf_counter()
     try:
         with frozen_heap(), busy as model:  # frozen as ``run_slack`` serves
-            latencies, sent_at = _fire_from_another_process(
-                f"{server.url}/slack/events", events, concurrency
+            latencies, sent_at = fire_from_another_process(
+                f"{server.url}/slack/events", events, concurrency, huge_at, huge_tokens
             )
-        service.released.set()
-        server.wait_idle()
-        surface_of(app).close()
+            if service_for is not None:  # answered while the model decodes
+                _settle(server, surface, answer_timeout)
+        if isinstance(service, BusyService):
+            service.released.set()
+        _settle(server, surface, answer_timeout)
+        answered_s = time.perf_counter() - started
+        answers = _answers(surface, stub, events)
+        surface.close()
     finally:
         server.stop()
         stub.stop()
     first = [
-        (stub.first_post[f"1700000000.{n:06d}"] - sent_at[n]) * 1000
+        (stub.first_post[THREAD.format(n=n)] - sent_at[n]) * 1000
         for n in range(events)
-        if f"1700000000.{n:06d}" in stub.first_post
+        if THREAD.format(n=n) in stub.first_post
     ]
     return {
         "events": events,
         "concurrency": concurrency,
         "fast_ack": fast_ack,
+        "huge_tokens": huge_tokens,
         "ack_ms_p50": round(percentile(latencies, 50), 2),
         "ack_ms_p99": round(percentile(latencies, 99), 2),
         "ack_ms_max": round(max(latencies), 2),
+        "acks_over_3s": sum(1 for ms in latencies if ms > 3000),
         "first_update_ms_p50": round(percentile(first, 50), 2),
         "first_update_ms_p99": round(percentile(first, 99), 2),
         "threads_with_an_update": len(first),
-        "reached_service": service.started,
+        **answers,
+        "all_answered_s": round(answered_s, 1),
+        "reached_service": service.started if isinstance(service, BusyService) else None,
         "workers": bench_settings.workers,
         "model_decoding": decoding is not None,
         **{f"model_{k}": v for k, v in model.items()},
     }
 
 
-def _fire_from_another_process(
-    url: str, events: int, concurrency: int
-) -> tuple[list[float], dict[int, float]]:
-    """Run the load from a separate process (as Slack is another machine): no shared GIL.
+def _settle(server: Any, surface: Any, timeout: float) -> None:
+    """Wait until every acknowledged event is handed over and every job has ended."""
+    server.wait_idle(timeout)
+    if not surface.queue.wait_idle(timeout):
+        raise RuntimeError(f"the bench's answers did not end within {timeout:g} s")
 
-    ``time.perf_counter`` is system-wide (CLOCK_MONOTONIC), so send times from the child
-    compare with the stand-in API's receive times in this process.
-    """
-    import subprocess
-    import sys
 
-    out = subprocess.run(
-        [sys.executable, "-m", "bot.bench.slack", url, str(events), str(concurrency)],
-        capture_output=True, text=True, check=True, timeout=600,
-    )  # fmt: skip
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return result["latencies"], {int(k): v for k, v in result["sent_at"].items()}
+def _answers(surface: Any, stub: SlackStub, events: int) -> dict[str, int]:
+    """How many events were answered exactly once (one message, marked answered), and not."""
+    owed = {turn.payload["inbound"]["thread"] for turn in surface.inbox.open_turns()}
+    threads = [THREAD.format(n=n) for n in range(events)]
+    return {
+        "answered_once": sum(1 for t in threads if stub.posts.get(t) == 1 and t not in owed),
+        "unanswered": sum(1 for t in threads if t in owed or t not in stub.posts),
+        "duplicate_replies": sum(1 for t in threads if stub.posts.get(t, 0) > 1),
+    }
 
 
 def _secret() -> Any:
@@ -349,9 +266,19 @@ def _secret() -> Any:
     return SecretStr(SECRET)
 
 
-if __name__ == "__main__":  # the load generator's process (see _fire_from_another_process)
-    import sys
+def real_service(loaded: Any, max_new_tokens: int = 16) -> Callable[[Settings], Any]:
+    """How the burst row answers: the service ``rpa-agent run`` builds, over ``loaded``, with
+    short answers (the row measures the surface and the bounds, not the answers' length)."""
 
-    _url, _events, _concurrency = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    _lat, _sent = _fire(_url, _events, _concurrency)
-    print(json.dumps({"latencies": _lat, "sent_at": _sent}))
+    def build(settings: Settings) -> Any:
+        from bot.llm.chat_model import LocalChatModel
+        from bot.llm.engine.options import DecodingOptions
+        from bot.wiring import build_app
+
+        short = settings.model_copy(
+            update={"prefetch_docs": False, "max_new_tokens": max_new_tokens}
+        )
+        model = LocalChatModel(options=DecodingOptions.from_settings(short), loaded=loaded)
+        return build_app(short, chat_model=model).service
+
+    return build

@@ -146,8 +146,20 @@ def bench_slack(
     ] = True,
     repeat: Repeat = 5,
     out: Out = RESULTS,
+    burst_events: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            help="With --decoding: a burst of this many events answered by the real service "
+            "while the model decodes, one of them --huge-tokens long (0: none).",
+        ),
+    ] = 500,
+    huge_tokens: Annotated[
+        int, typer.Option(min=0, help="Tokens of the burst's huge message.")
+    ] = 20_000,
 ) -> None:
-    """Acknowledgement latency p50/p99 of HTTP mode while the model is busy; first streamed update."""
+    """Acknowledgement latency p50/p99 of HTTP mode while the model is busy; first streamed
+    update; with --decoding, a burst answered once each by the real service."""
     from statistics import median
 
     from bot.bench.report import write_results
@@ -158,11 +170,13 @@ def bench_slack(
         ("burst", concurrency, None),
         ("steady", min(10, concurrency), None),
     ]
+    loaded = None
     if decoding:
         from bot.llm.loading import load_model
 
         with console.status("Loading the model for the decoding burst..."):
-            runs.append(("burst_decoding", concurrency, load_model(settings())))
+            loaded = load_model(settings())
+        runs.append(("burst_decoding", concurrency, loaded))
     rounds: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in runs}
     # Rounds alternate the runs, so a slow spell of the machine does not fall on one run alone.
     for _ in track(range(repeat), description="Bursts", console=console, transient=True):
@@ -188,8 +202,34 @@ def bench_slack(
             f"ms (range {p99s[0]}-{p99s[-1]}); first update "
             f"p50 {figures[f'{label}_first_update_ms_p50']} ms{busy}"
         )
+    if loaded is not None and burst_events:
+        figures.update(_answered_burst(loaded, burst_events, huge_tokens))
     path = write_results(out, "slack", {"runs": rounds, **figures})
     console.print(f"Wrote {path}")
+
+
+def _answered_burst(loaded: Any, events: int, huge_tokens: int) -> dict[str, Any]:
+    """One burst answered by the real service over ``loaded`` while it decodes (one round:
+    it answers every event, which takes minutes on a CPU)."""
+    from bot.bench.slack import real_service, run_slack_bench
+    from bot.cli.common import settings
+
+    with console.status(f"A burst of {events} events answered by the model..."):
+        row = run_slack_bench(
+            settings(), events=events, concurrency=events, decoding=loaded,
+            service_for=real_service(loaded), huge_tokens=huge_tokens,
+        )  # fmt: skip
+    label = f"burst_{events}_huge"
+    console.print(
+        f"{label:>14}: {events} events at once, one of {huge_tokens:,} tokens, while the model "
+        f"decodes: {row['acks_over_3s']} acks over 3 s (p99 {row['ack_ms_p99']} ms); first "
+        f"message p99 {row['first_update_ms_p99']} ms; {row['answered_once']} answered exactly "
+        f"once, {row['unanswered']} unanswered, {row['duplicate_replies']} answered twice; all "
+        f"answered after {row['all_answered_s']} s"
+    )
+    keys = ("ack_ms_p99", "acks_over_3s", "first_update_ms_p50", "first_update_ms_p99",
+            "answered_once", "unanswered", "duplicate_replies", "all_answered_s")  # fmt: skip
+    return {f"{label}_{k}": row[k] for k in keys} | {f"{label}_run": row}
 
 
 def bench_e2e(out: Out = RESULTS) -> None:

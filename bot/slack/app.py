@@ -1,34 +1,50 @@
 """The Slack app: build it over a conversation service, check its tokens, run it.
 
 ``create_app`` wires bolt's listeners (messages, ``/rpa``, buttons, modals) to one
-``Surface``; ``run_slack`` serves it in Socket Mode (``SLACK_APP_TOKEN``) or HTTP mode
+``Surface`` and takes over the turns a previous process accepted and never answered;
+``run_slack`` serves it in Socket Mode (``SLACK_APP_TOKEN``) or HTTP mode
 (``SLACK_SIGNING_SECRET``: Events API, commands and interactivity on ``/slack/events``, with
 request signatures always verified, and ``/healthz``), as ``Settings.slack_mode`` says.
+
+Listeners run before Slack's delivery is acknowledged (bolt's ``process_before_response``):
+they only claim and queue, in a millisecond or two, so a delivery is acknowledged only once
+what it is owed is stored. A signed request no listener takes (an unknown button or modal, an
+event the bot does not handle) is acknowledged with 200 and logged at WARNING, without its
+body: Slack shows people an error for anything else.
+
+SIGTERM or Ctrl-C stops intake, gives answers being written ``Settings.shutdown_grace``
+seconds, then tells each unfinished thread that the bot is restarting and exits; what was not
+answered is answered after the next start. The whole shutdown takes ``shutdown_grace`` plus
+about 10 seconds at most (20 s by default).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import signal
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.events import ConversationService
 from bot.priority import URGENT, Priority
-from bot.slack import actions, commands, events, forms
+from bot.slack import actions, commands, events, forms, turns
 from bot.slack.surface import AddDocument, Surface, log
 from bot.slack.worker import WorkQueue
 from memory.db import Database
 from memory.dedupe import Dedupe
-from memory.errors import ConfigError
+from memory.errors import ConfigError, new_error_id
+from memory.slack_inbox import Inbox, Spool
 from memory.slack_state import DecisionCards, JoinedThreads
 
 if TYPE_CHECKING:
@@ -82,6 +98,8 @@ def create_app(
         dedupe=Dedupe(db),
         threads=JoinedThreads(db),
         cards=DecisionCards(db),
+        inbox=Inbox(db),
+        spool=Spool(db),
         add_document=add_document,
     )
     # The secret is passed even when empty so that bolt never reads the environment itself;
@@ -90,13 +108,48 @@ def create_app(
         client=client,
         signing_secret=secret,
         request_verification_enabled=True,
-        listener_executor=surface.listeners,  # bolt's listeners only ack and enqueue
+        listener_executor=surface.listeners,
+        process_before_response=True,  # listeners claim durably, then Slack gets its ack
+        raise_error_for_unhandled_request=True,  # handled by _on_error: 200, logged
         name="rpa-agent",
     )
+    app.error(_on_error)
     for part in (events, commands, actions, forms):
         part.register(app, surface)
     _SURFACES[app] = surface
+    surface.queue.every(surface.inbox.lease / 3, lambda: _renew(surface))
+    turns.resume(surface)
     return app
+
+
+async def _renew(surface: Surface) -> None:
+
+    await surface.queue.store(surface.inbox.renew)
+
+
+def _on_error(error: Exception, request: Any) -> BoltResponse | None:
+    """bolt's error handler: an unhandled request is acknowledged; a failure is logged."""
+    if isinstance(error, BoltUnhandledRequestError):
+        log.warning("acknowledged a Slack request no listener takes: %s", _what(request.body))
+        return BoltResponse(status=200, body="")
+    log.error("a Slack listener failed [%s]", new_error_id(), exc_info=error)
+    return None
+
+
+def _what(body: dict[str, Any]) -> str:
+    """A request's kind and names, never its content (people's messages, form values)."""
+    kind = str(body.get("type") or "")
+    if kind == "event_callback":
+        event = body.get("event") or {}
+        return f"event {event.get('type')!r} (subtype {event.get('subtype')!r})"
+    if kind == "block_actions":
+        ids = [a.get("action_id") for a in body.get("actions") or []]
+        return f"block_actions {ids!r}"
+    if kind in ("view_submission", "view_closed"):
+        return f"{kind} callback_id {(body.get('view') or {}).get('callback_id')!r}"
+    if body.get("command"):
+        return f"command {body.get('command')!r}"
+    return f"request of type {kind!r}"
 
 
 def surface_of(app: App) -> Surface:
@@ -171,6 +224,21 @@ def socket_mode_handler(
     return Handler(app, app_token, **options)
 
 
+def _until_stopped() -> None:
+    """Block until SIGTERM or Ctrl-C (on the main thread; elsewhere until the process ends)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        stop.wait()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda number, frame: stop.set()) for sig in signals}
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_slack(
     settings: Settings, service: ConversationService, add_document: AddDocument | None = None
 ) -> None:
@@ -186,7 +254,11 @@ def run_slack(
         with frozen_heap():
             _serve(app, settings, mode)
     finally:
+        log.info(
+            "Slack: finishing the answers being written (%g s at most)", settings.shutdown_grace
+        )
         surface_of(app).close()
+        log.info("Slack: stopped")
 
 
 def _serve(app: App, settings: Settings, mode: str) -> None:
@@ -194,7 +266,11 @@ def _serve(app: App, settings: Settings, mode: str) -> None:
     if mode == "socket":
         assert settings.slack_app_token is not None
         log.info("Slack: Socket Mode")
-        socket_mode_handler(app, settings.slack_app_token.get_secret_value()).start()
+        handler = socket_mode_handler(app, settings.slack_app_token.get_secret_value())
+        handler.connect()
+        _until_stopped()
+        log.info("Slack: stopping; no more deliveries are taken")
+        handler.close()
     else:
         from bot.slack.http import serve_forever
 
@@ -205,4 +281,5 @@ def _serve(app: App, settings: Settings, mode: str) -> None:
             settings.http_host,
             settings.http_port,
             signing_secret=secret.get_secret_value() if secret else None,
+            spool=surface_of(app).spool,
         )

@@ -105,12 +105,18 @@ def help_blocks() -> list[dict[str, Any]]:
     return render([SectionBlock(text=MarkdownTextObject(text=HELP_TEXT))])
 
 
-def _arguments_text(arguments: dict[str, Any]) -> str:
-    body = json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
+def _arguments_text(request: ApprovalRequest) -> str:
+    """What the person decides on: the request's fields (label: value), else the arguments."""
+    if request.fields:
+        body = "\n".join(f"{label}: {value}" for label, value in request.fields)
+        title = "*What you decide on*"
+    else:
+        body = json.dumps(request.arguments, indent=2, ensure_ascii=False, default=str)
+        title = "*Exact arguments*"
     budget = SECTION_LIMIT - 40
     if len(body) > budget:
         body = body[: budget - 1] + "…"
-    return f"*Exact arguments*\n```{escape(body)}```"
+    return f"{title}\n```{escape(body)}```"
 
 
 def _who_may_decide(request: ApprovalRequest) -> str:
@@ -125,7 +131,7 @@ def approval_card(request: ApprovalRequest) -> list[dict[str, Any]]:
     blocks: list[Block] = [
         HeaderBlock(text="Approval needed"),
         SectionBlock(text=MarkdownTextObject(text=escape(request.summary)[:SECTION_LIMIT] or " ")),
-        SectionBlock(text=MarkdownTextObject(text=_arguments_text(request.arguments))),
+        SectionBlock(text=MarkdownTextObject(text=_arguments_text(request))),
     ]
     context = citation_context(request.citations)
     if context is not None:
@@ -167,20 +173,29 @@ def approval_from_dict(data: dict[str, Any]) -> ApprovalRequest:
     fields.pop("kind", None)
     fields["approvers"] = tuple(fields.get("approvers") or ())
     fields["citations"] = tuple(Citation(**c) for c in fields.get("citations") or ())
+    fields["fields"] = tuple(tuple(pair) for pair in fields.get("fields") or ())
     return ApprovalRequest(**fields)
 
 
 def file_offer(file_id: str, name: str) -> list[dict[str, Any]]:
     """ "Add this file to the knowledge base?" with Add / No thanks."""
-    return render(
-        [
+    return files_offer([(file_id, name)])
+
+
+def files_offer(items: Sequence[tuple[str, str]], note: str = "") -> list[dict[str, Any]]:
+    """One message offering each ``(file_id, name)``, each with Add / No thanks; ``note`` after."""
+    blocks: list[Block] = []
+    for n, (file_id, name) in enumerate(items[:20]):  # 50 blocks at most in a message
+        blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
                     text=f"Add *{escape(name)[:200]}* to the knowledge base, so that I can cite it?"
                 )
-            ),
+            )
+        )
+        blocks.append(
             ActionsBlock(
-                block_id="file_offer",
+                block_id="file_offer" if n == 0 else f"file_offer_{n}",
                 elements=[
                     ButtonElement(
                         text="Add to knowledge base",
@@ -190,9 +205,11 @@ def file_offer(file_id: str, name: str) -> list[dict[str, Any]]:
                     ),
                     ButtonElement(text="No thanks", action_id=FILE_SKIP, value=file_id),
                 ],
-            ),
-        ]
-    )
+            )
+        )
+    if note:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note[:SECTION_LIMIT])]))
+    return render(blocks)
 
 
 def note_blocks(text: str) -> list[dict[str, Any]]:

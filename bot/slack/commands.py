@@ -18,6 +18,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError
 
 from bot.events import Inbound
+from bot.slack import turns
 from bot.slack.blocks import (
     HELP_TEXT,
     answer_blocks,
@@ -26,7 +27,6 @@ from bot.slack.blocks import (
     help_blocks,
     split_text,
 )
-from bot.slack.events import start_turn
 from bot.slack.forms import FormUnavailable, load_form
 from bot.slack.replies import Outcome, failure_text, post_card, safe_collect
 from bot.slack.surface import Surface
@@ -133,8 +133,8 @@ async def _ask(surface: Surface, inbound: Inbound, question: str, respond: Respo
         await _reply_privately(surface, respond, lambda: surface.service.handle(private))
         return
     thread = str(posted["ts"])
-    surface.threads.add(inbound.channel, thread)
-    start_turn(surface, dataclasses.replace(inbound, thread=thread, text=question))
+    turn = dataclasses.replace(inbound, thread=thread, text=question)
+    turns.accept(surface, f"msg:{inbound.channel}:{thread}", None, turn)
 
 
 async def _service_command(

@@ -1,10 +1,13 @@
 """Messages to the bot: mentions in channels, direct messages, follow-ups in joined threads.
 
-A listener only decides whether a message is for the bot, claims it durably (the event id and
-the message's ``channel:ts``, so Slack's retries and the ``message`` + ``app_mention`` double
-delivery of one mention yield one reply, also after a restart) and queues the turn; bolt
-acknowledges as soon as it returns. The reply always goes in the message's thread, and each
-thread is one conversation.
+A listener only decides whether a message is for the bot and what it is owed (an answer, the
+help for a mention with nothing in it, one offer for shared files), claims it durably (the
+event id and the message's ``channel:ts``, so Slack's retries and the ``message`` +
+``app_mention`` double delivery of one mention yield one reply, also after a restart) and
+queues it (``bot/slack/turns.py``); Slack's delivery is acknowledged once it returns. Only what
+a person wrote counts: edits, joins, bot posts and thread broadcasts (the channel copy of a
+thread reply, already delivered as that reply) are ignored. The reply always goes in the
+message's thread, and each thread is one conversation.
 """
 
 from __future__ import annotations
@@ -15,13 +18,12 @@ from typing import Any
 from slack_bolt import App, BoltContext
 
 from bot.events import Inbound
-from bot.slack import files
-from bot.slack.replies import run_turn
-from bot.slack.streaming import ReplyStream
-from bot.slack.surface import Surface, log
+from bot.slack import files, turns
+from bot.slack.surface import Surface
 
-# Message subtypes a person produces; everything else (edits, joins, bot posts) is ignored.
-_PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
+# Message subtypes a person produces; everything else (edits, joins, bot posts, broadcasts of
+# thread replies) is ignored.
+_PERSON_SUBTYPES = {None, "file_share"}
 
 
 def register(app: App, surface: Surface) -> None:
@@ -43,7 +45,7 @@ def on_message_event(
     bot_user: str | None,
     mentioned: bool,
 ) -> None:
-    """Handle one delivered message event: filter, de-duplicate, queue."""
+    """Handle one delivered message event: filter, claim what it is owed, queue."""
     if not _from_a_person(event, bot_user):
         return
     channel, ts = event.get("channel", ""), event.get("ts", "")
@@ -54,36 +56,20 @@ def on_message_event(
     follow_up = event.get("thread_ts") is not None and surface.threads.contains(channel, thread)
     if not (mentioned or direct or follow_up):
         return
-    keys = [f"msg:{channel}:{ts}"]
-    if body.get("event_id"):
-        keys.append(f"event:{body['event_id']}")
-    if not surface.dedupe.claim(*keys):
-        log.info(
-            "skipping a repeated delivery of %s:%s (event %s)", channel, ts, body.get("event_id")
-        )
-        return
-    surface.threads.add(channel, thread)
-    if event.get("files"):
-        files.offer(surface, event, thread)
     question = _strip_mention(text, bot_user)
-    if question or not event.get("files"):
-        inbound = Inbound(
-            user=event["user"],
-            channel=channel,
-            thread=thread,
-            text=question,
-            surface="slack",
-            event_id=body.get("event_id"),
-        )
-        start_turn(surface, inbound)
-
-
-def start_turn(surface: Surface, inbound: Inbound) -> None:
-    """Queue one conversation turn whose reply streams into the inbound's thread."""
-    stream = ReplyStream(
-        surface.client, inbound.channel, inbound.thread, min_interval=surface.min_update_interval
+    shared = files.shared(event)
+    kind: turns.Kind = "turn" if question else "help"
+    if shared and (surface.add_document is not None or not question):
+        kind = "files"
+    inbound = Inbound(
+        user=event["user"],
+        channel=channel,
+        thread=thread,
+        text=question,
+        surface="slack",
+        event_id=body.get("event_id"),
     )
-    surface.queue.submit(lambda: run_turn(surface, stream, lambda: surface.service.handle(inbound)))
+    turns.accept(surface, f"msg:{channel}:{ts}", body.get("event_id"), inbound, kind, shared)
 
 
 def _from_a_person(event: dict[str, Any], bot_user: str | None) -> bool:

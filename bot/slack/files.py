@@ -1,6 +1,9 @@
 """Files shared with the bot: offer to add them to the knowledge base, then ingest on consent.
 
-Only document types the knowledge base reads are offered (PDF, DOCX, Markdown, text). The
+A message that shares files gets one message back: the offer (every readable file of it, each
+with Add / No thanks) or, when none can be read, a note saying which types can; the model does
+not answer about a file nobody has read yet. Only document types the knowledge base reads are
+offered (PDF, DOCX, Markdown, text). The
 file is downloaded from its ``url_private`` with the bot token, which is sent only to Slack's
 own hosts (or the configured Web API host, in tests), size-capped, saved under the data dir
 with a safe name, and handed to the injected ``add_document(path, user)``.
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from bot.slack.blocks import escape, file_offer
+from bot.slack.blocks import escape, files_offer, note_blocks
 from bot.slack.surface import Surface, log
 
 SUPPORTED = {"pdf", "docx", "md", "markdown", "txt", "text"}
@@ -26,20 +29,33 @@ class FileRefused(Exception):
     """A shared file cannot be added; the message says why, for the person who asked."""
 
 
-def offer(surface: Surface, event: dict[str, Any], thread: str) -> None:
-    """Post one "add to the knowledge base?" offer per supported file in the message."""
-    if surface.add_document is None:
-        return
-    for item in event.get("files", []):
-        if _extension(item) not in SUPPORTED:
-            continue
-        name = str(item.get("name") or item.get("title") or item.get("id"))
-        surface.client.chat_postMessage(
-            channel=event["channel"],
-            thread_ts=thread,
-            text=f"Add {name} to the knowledge base?",
-            blocks=file_offer(str(item["id"]), name),
-        )
+def shared(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files a message shares, as ``{"id", "name", "readable"}``."""
+    return [
+        {
+            "id": str(item.get("id")),
+            "name": str(item.get("name") or item.get("title") or item.get("id")),
+            "readable": _extension(item) in SUPPORTED,
+        }
+        for item in event.get("files") or []
+        if item.get("id")
+    ]
+
+
+def offer_message(surface: Surface, items: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+    """The one message a file share gets: the offer, or why nothing can be added."""
+    readable = [(i["id"], i["name"]) for i in items if i["readable"]]
+    others = [i["name"] for i in items if not i["readable"]]
+    skipped = (
+        f"I can only read PDF, DOCX, Markdown and text files, so not {escape(', '.join(others))}."
+        if others
+        else ""
+    )
+    if readable and surface.add_document is not None:
+        names = ", ".join(name for _, name in readable)
+        return f"Add {names} to the knowledge base?"[:3000], files_offer(readable, skipped)
+    text = skipped or "Adding documents to the knowledge base is not enabled here."
+    return text, note_blocks(text)
 
 
 def may_add_documents(surface: Surface, user: str) -> bool:

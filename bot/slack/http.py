@@ -4,26 +4,16 @@ One path (``/slack/events``) takes the Events API, slash commands and interactiv
 verifies every request's signature (``v0=HMAC-SHA256``, timestamps older than 5 minutes
 refused) before any listener runs, so an unsigned request gets 401 and reaches nothing.
 ``/healthz`` answers load balancers. bolt's dispatch blocks, so it runs on a thread and the
-server keeps accepting requests meanwhile.
+server keeps accepting requests meanwhile. Events API callbacks are acknowledged as soon as
+their signature checks out and they are on disk, and handed to bolt right after
+(``bot/slack/dispatch.py``); ``BackgroundServer.wait_idle`` waits for that hand-over.
 
-Events API callbacks take a fast path: their acknowledgement carries no body, so once the
-signature checks out the event is queued and the server answers 200 at once. One
-``Dispatcher`` thread then hands the queued events to bolt (which verifies again), one at a
-time and in arrival order. Acknowledgements come first: the dispatcher takes the next event
-only when no request on the Slack path is being answered and none has been for ``quiet``
-seconds (10 ms), and it gives the event loop the GIL after each event. An event and the
-listener it starts (on bolt's listener pool) cost a millisecond or more of CPU; started on a
-thread each as they arrived, a burst's events fought every pending acknowledgement for the
-GIL. So that a steady stream of requests cannot starve handling, an event that has waited
-``patience`` seconds (0.1 s) is handed over anyway. An event whose handling fails is logged
-and the next one goes on.
-``BackgroundServer.wait_idle`` waits for the queue to empty, and the server's shutdown hands
-every acknowledged event to bolt before the server goes away.
-
-The server is uvicorn serving a small ASGI application rather than aiohttp's web framework:
-with 200 signed events at once on the 2-core machine (``rpa-agent bench slack``), a no-op
-aiohttp handler alone put the acknowledgement p99 at 45-70 ms, uvicorn with httptools and
-uvloop at 26-30 ms.
+The server is uvicorn serving a small ASGI application, through uvicorn's public API only
+(``uvicorn.Config``/``Server``), rather than aiohttp's web framework: with 200 signed events at
+once on the 2-core machine (``rpa-agent bench slack``), a no-op aiohttp handler alone put the
+acknowledgement p99 at 45-70 ms, uvicorn with httptools and uvloop at 26-30 ms. On SIGTERM or
+Ctrl-C it stops accepting connections, answers the requests it has (5 s at most), and hands
+the acknowledged events to the app for up to 5 s more; the spool keeps the rest.
 """
 
 from __future__ import annotations
@@ -32,42 +22,25 @@ import asyncio
 import json
 import logging
 import signal
+import socket
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bot.priority import URGENT, Priority
+from bot.slack.dispatch import Dispatcher, SpoolWriter, bolt_headers
+from memory.slack_inbox import Spool
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-# Shortest wait between the dispatcher's looks at a held-back event (seconds).
-MIN_POLL = 0.001
-
-
-# A request's headers: a mapping, or ASGI's (name, value) byte pairs.
-Headers = Mapping[str, str] | Sequence[tuple[bytes, bytes]]
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else value
-
-
-def _headers(headers: Headers) -> dict[str, str | Sequence[str]]:
-    """Headers as bolt takes them: lower-case names, every value of each."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    out: dict[str, list[str]] = {}
-    for key, value in pairs:
-        out.setdefault(_text(key).lower(), []).append(_text(value))
-    return dict(out)
+# Seconds uvicorn gives open connections at shutdown, and the dispatcher its queue.
+SHUTDOWN_SECONDS = 5
 
 
 def _is_event_callback(content_type: bytes, body: str) -> bool:
@@ -75,7 +48,7 @@ def _is_event_callback(content_type: bytes, body: str) -> bool:
     return media == b"application/json" and '"event_callback"' in body[:2000]
 
 
-def _signed(verifier: SignatureVerifier, body: str, headers: Mapping[bytes, bytes]) -> bool:
+def _signed(verifier: SignatureVerifier, body: str, headers: dict[bytes, bytes]) -> bool:
     """Whether ``body`` carries a valid Slack signature (a malformed timestamp is invalid)."""
     stamp = headers.get(b"x-slack-request-timestamp")
     signature = headers.get(b"x-slack-signature")
@@ -85,120 +58,6 @@ def _signed(verifier: SignatureVerifier, body: str, headers: Mapping[bytes, byte
         return verifier.is_valid(body, stamp.decode("latin-1"), signature.decode("latin-1"))
     except ValueError:  # a timestamp that is not a number
         return False
-
-
-@dataclass(frozen=True)
-class _Delivery:
-    """An acknowledged event as it came: bolt builds its request on the dispatcher thread."""
-
-    body: str
-    query: str
-    headers: Headers
-    queued_at: float
-
-
-class Dispatcher:
-    """Hands acknowledged events to bolt on one thread, after pending acknowledgements.
-
-    The event loop marks the answering of each request on ``priority`` (``work()``, as the
-    model's forward passes see it) and queues verified events with ``put``; the thread takes
-    the oldest event once nothing has been answered for ``quiet`` seconds, or once it has
-    waited ``patience`` seconds.
-    """
-
-    def __init__(
-        self,
-        bolt_app: App,
-        quiet: float = 0.01,
-        patience: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
-        priority: Priority = URGENT,
-    ) -> None:
-        self.bolt_app = bolt_app
-        self.quiet = quiet
-        self.patience = patience
-        self.priority = priority
-        self._clock = clock
-        self._queue: deque[_Delivery] = deque()
-        self._changed = threading.Condition()
-        self._unfinished = 0  # queued or being handled
-        self._closed = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        with self._changed:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="slack-dispatch", daemon=True)
-        self._thread.start()
-
-    def put(self, body: str, query: str, headers: Headers) -> None:
-        """Queue a verified event (before it is acknowledged); refused once closed."""
-        with self._changed:
-            if self._closed:
-                raise RuntimeError("the dispatcher is closed")
-            self._queue.append(_Delivery(body, query, headers, self._clock()))
-            self._unfinished += 1
-            if len(self._queue) == 1:  # the dispatcher may be waiting for work: wake it
-                self._changed.notify_all()
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until every queued event has been handed to bolt; False on timeout."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._unfinished == 0, timeout)
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Hand over what is queued (up to ``timeout`` s), then stop the thread."""
-        if not self.wait_idle(timeout):
-            log.error("%d acknowledged events were not handled before shutdown", self._unfinished)
-        with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def _next(self) -> _Delivery | None:
-        """The oldest event, once it may go; None once closed and empty."""
-        with self._changed:
-            while True:
-                if self._queue:
-                    waited = self._clock() - self._queue[0].queued_at
-                    idle = self.priority.idle_for()
-                    if idle >= self.quiet or waited >= self.patience or self._closed:
-                        return self._queue.popleft()
-                    # Answers do not wake this thread (a burst would wake it once per request,
-                    # and each wake takes the GIL from the event loop): it looks again once
-                    # the server may have gone quiet, or when the oldest event's patience ends.
-                    until_quiet = min(self.quiet, self.quiet - idle)
-                    self._changed.wait(max(min(self.patience - waited, until_quiet), MIN_POLL))
-                elif self._closed:
-                    return None
-                else:
-                    self._changed.wait()
-
-    def _run(self) -> None:
-        while (delivery := self._next()) is not None:
-            try:
-                _dispatch_later(self.bolt_app, delivery)
-            finally:
-                with self._changed:
-                    self._unfinished -= 1
-                    self._changed.notify_all()
-            time.sleep(0)  # let the event loop take the GIL if it has a request waiting
-
-
-def _dispatch_later(bolt_app: App, delivery: _Delivery) -> None:
-    """Handle an already acknowledged event; a failure is logged (never silent)."""
-    try:
-        request = BoltRequest(
-            body=delivery.body, query=delivery.query, headers=_headers(delivery.headers)
-        )
-        response = bolt_app.dispatch(request)
-        if response.status >= 400:
-            log.error("an acknowledged event was refused by the app: HTTP %s", response.status)
-    except Exception:
-        log.exception("an acknowledged event failed in the app")
 
 
 # Largest request body accepted (Slack's payloads are a few kilobytes; file uploads go to Slack).
@@ -230,10 +89,10 @@ def _from_bolt(bolt: BoltResponse) -> _Answer:
 class SlackASGI:
     """The ASGI application serving ``bolt_app`` on ``path`` plus ``/healthz``.
 
-    With ``signing_secret``, Events API callbacks are acknowledged as soon as their
-    signature is verified and handed to bolt afterwards (bolt verifies again). Lifespan
-    events start the dispatcher and, once the server answers no more requests, hand every
-    acknowledged event to bolt before the server goes away.
+    With ``signing_secret``, Events API callbacks are acknowledged as soon as their signature
+    is verified and they are in ``spool`` (when given), and handed to bolt afterwards (bolt
+    verifies again). Lifespan events start the dispatcher and, once the server answers no more
+    requests, hand the acknowledged events to bolt before the server goes away.
     """
 
     def __init__(
@@ -242,11 +101,13 @@ class SlackASGI:
         path: str = EVENTS_PATH,
         signing_secret: str | None = None,
         priority: Priority = URGENT,
+        spool: Spool | None = None,
     ) -> None:
         self.bolt_app = bolt_app
         self.path = path
         self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
-        self.dispatcher = Dispatcher(bolt_app, priority=priority)
+        self.dispatcher = Dispatcher(bolt_app, priority=priority, spool=spool)
+        self.writer = SpoolWriter(spool) if spool is not None else None
         self.priority = priority
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -270,10 +131,11 @@ class SlackASGI:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.dispatcher.start()
+                await asyncio.to_thread(self.dispatcher.start)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await asyncio.to_thread(self.dispatcher.close, 30)
+                log.info("HTTP mode: handing acknowledged events to the app before stopping")
+                await asyncio.to_thread(self.dispatcher.close, SHUTDOWN_SECONDS)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -295,12 +157,25 @@ class SlackASGI:
             query = scope["query_string"].decode("latin-1")
             content_type = headers.get(b"content-type", b"")
             if self.verifier is not None and _is_event_callback(content_type, body):
-                if not _signed(self.verifier, body, headers):
-                    return _json(401, {"error": "invalid request"})
-                self.dispatcher.put(body, query, scope["headers"])
-                return _Answer(200)
-            bolt_request = BoltRequest(body=body, query=query, headers=_headers(scope["headers"]))
-            return _from_bolt(await asyncio.to_thread(self.bolt_app.dispatch, bolt_request))
+                return await self._acknowledge(body, query, scope["headers"], headers)
+            request = BoltRequest(body=body, query=query, headers=bolt_headers(scope["headers"]))
+            return _from_bolt(await asyncio.to_thread(self.bolt_app.dispatch, request))
+
+    async def _acknowledge(
+        self, body: str, query: str, raw_headers: Any, headers: dict[bytes, bytes]
+    ) -> _Answer:
+        """The fast path of an Events API callback: verify, store, queue, 200."""
+        assert self.verifier is not None
+        if not _signed(self.verifier, body, headers):
+            return _json(401, {"error": "invalid request"})
+        spool_id = None
+        if self.writer is not None:
+            try:
+                spool_id = await self.writer.put(body)
+            except Exception:  # not stored: not acknowledged, so Slack delivers it again
+                return _json(500, {"error": "could not store the event"})
+        self.dispatcher.put(body, query, raw_headers, spool_id)
+        return _Answer(200)
 
 
 async def _read_body(receive: Any) -> bytes | None:
@@ -321,45 +196,32 @@ async def _read_body(receive: Any) -> bytes | None:
     return b"".join(parts)
 
 
-def _protocol(priority: Priority) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol, noting each connection and request's bytes on ``priority``.
-
-    In a burst the event loop accepts and parses many connections before the first request
-    reaches the application; the model pauses from the first one (``bot/priority.py``).
-    """
-
-    class Protocol(HttpToolsProtocol):
-        def connection_made(self, transport: Any) -> None:
-            priority.touch()
-            super().connection_made(transport)
-
-        def data_received(self, data: bytes) -> None:
-            priority.touch()
-            super().data_received(data)
-
-    return Protocol
-
-
 def _server(app: SlackASGI, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=_protocol(app.priority),
+        http="httptools",
         loop="auto",  # uvloop where installed
         lifespan="on",
         access_log=False,
         log_config=None,  # the bot's own logging configuration stays
         log_level=log_level,
         backlog=1024,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=SHUTDOWN_SECONDS,
         proxy_headers=False,  # the client address is not used
         server_header=False,
     )
     return uvicorn.Server(config)
 
 
-def serve_forever(bolt_app: App, host: str, port: int, signing_secret: str | None = None) -> None:
+def serve_forever(
+    bolt_app: App,
+    host: str,
+    port: int,
+    signing_secret: str | None = None,
+    spool: Spool | None = None,
+) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM), then return after a graceful shutdown.
 
     uvicorn shuts down on SIGINT/SIGTERM and then raises the signal again for the handler it
@@ -367,7 +229,8 @@ def serve_forever(bolt_app: App, host: str, port: int, signing_secret: str | Non
     the caller's cleanup (the reply queue, the model) runs. While serving, both signals are
     noted instead, so this returns normally and the caller's ``finally`` blocks run.
     """
-    server = _server(SlackASGI(bolt_app, signing_secret=signing_secret), host, port)
+    app = SlackASGI(bolt_app, signing_secret=signing_secret, spool=spool)
+    server = _server(app, host, port)
     if threading.current_thread() is not threading.main_thread():
         server.run()
         return
@@ -378,6 +241,7 @@ def serve_forever(bolt_app: App, host: str, port: int, signing_secret: str | Non
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    log.info("HTTP mode: stopped taking requests")
 
 
 class BackgroundServer:
@@ -390,14 +254,18 @@ class BackgroundServer:
         port: int = 0,
         signing_secret: str | None = None,
         priority: Priority = URGENT,
+        spool: Spool | None = None,
     ) -> None:
-        self.app = SlackASGI(bolt_app, signing_secret=signing_secret, priority=priority)
+        self.app = SlackASGI(
+            bolt_app, signing_secret=signing_secret, priority=priority, spool=spool
+        )
         self._host = host
-        self._server = _server(self.app, host, port, log_level="warning")
+        self._socket = socket.create_server((host, port), backlog=1024)
+        self.port = int(self._socket.getsockname()[1])
+        self._server = _server(self.app, host, self.port, log_level="warning")
         self._thread = threading.Thread(target=self._run, daemon=True, name="slack-http")
         self._ready = threading.Event()
         self._failure: BaseException | None = None
-        self.port = 0
 
     def _run(self) -> None:
         # uvicorn's own choice of event loop (uvloop where installed), as ``serve_forever`` gets.
@@ -411,18 +279,16 @@ class BackgroundServer:
             self._ready.set()
 
     async def _serve(self) -> None:
-        task = asyncio.ensure_future(self._server.serve())
+        task = asyncio.ensure_future(self._server.serve(sockets=[self._socket]))
         while not self._server.started and not task.done():
             await asyncio.sleep(0.005)
-        if self._server.started:
-            self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
         self._ready.set()
         await task
 
     def start(self) -> BackgroundServer:
         self._thread.start()
         self._ready.wait(10)
-        if not self.port:
+        if not self._server.started:
             raise RuntimeError(f"the HTTP server did not start: {self._failure or 'timed out'}")
         return self
 
@@ -443,3 +309,4 @@ class BackgroundServer:
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(40)
+        self._socket.close()

@@ -1,8 +1,11 @@
 """Turning the service's event stream into Slack messages, and the surface's one error handler.
 
-``run_turn`` streams one conversation turn into its thread; ``collect`` gathers a model-free
-command's events into one ``Outcome`` to show at once. Any failure ends with a short reply
-naming an error id, and the log holds the traceback under that id: the bot is never silent.
+``answer_turn`` takes one accepted turn from its first visible message (a queued note with its
+position when every slot is busy) to its answer, and marks it answered only once the answer is
+in the thread; ``run_turn`` streams the service's events into the reply; ``collect`` gathers a
+model-free command's events into one ``Outcome`` to show at once. Any failure ends with a short
+reply naming an error id, and the log holds the traceback under that id: the bot is never
+silent. At shutdown a turn is told so in its thread and stays owed: the next start answers it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from slack_sdk.errors import SlackApiError
@@ -22,17 +25,33 @@ from bot.events import (
     Error,
     Event,
     Final,
+    Inbound,
     TextDelta,
     ToolActivity,
 )
 from bot.slack.blocks import approval_card
-from bot.slack.streaming import ReplyStream
+from bot.slack.streaming import WORKING, ReplyStream
 from bot.slack.surface import Surface
+from bot.slack.worker import Ticket
 from memory.errors import new_error_id
+from memory.slack_inbox import Turn
 
 log = logging.getLogger("bot.slack")
 NO_ANSWER = "I have no answer to that."
 SENT_FOR_APPROVAL = "This needs an approval first: see the card below."
+RESTARTING = (
+    ":arrows_counterclockwise: I'm restarting and had to stop in the middle of this; "
+    "I'll answer it as soon as I'm back."
+)
+RESTARTING_QUEUED = (
+    ":arrows_counterclockwise: I'm restarting; your request is saved and I'll answer it "
+    "as soon as I'm back."
+)
+
+
+def queued_text(ahead: int) -> str:
+    """The first message of a turn that waits for a slot (``ahead``: turns waiting before it)."""
+    return f"Queued: you are number {ahead + 1} in line. I'll start on it as soon as I can."
 
 
 def failure_text(error_id: str, message: str = "Something went wrong on my side.") -> str:
@@ -98,19 +117,64 @@ async def post_card(
     return ts
 
 
+def reply_stream(surface: Surface, inbound: Inbound, reply_ts: str | None = None) -> ReplyStream:
+    """The stream of a reply in the inbound's thread (continuing ``reply_ts`` if it has one)."""
+    return ReplyStream(
+        surface.client,
+        inbound.channel,
+        inbound.thread,
+        min_interval=surface.min_update_interval,
+        reply_ts=reply_ts,
+    )
+
+
+async def answer_turn(surface: Surface, turn: Turn, ticket: Ticket) -> None:
+    """Answer one accepted turn: first message now, the answer once a slot is free."""
+    inbound = Inbound(**turn.payload["inbound"])
+    stream = reply_stream(surface, inbound, turn.reply_ts)
+    try:
+        queued = ticket.queued
+        await stream.start(queued_text(ticket.ahead) if queued else WORKING)
+        if stream.messages and not turn.reply_ts:
+            await surface.queue.store(surface.inbox.placed, turn.key, stream.messages[0])
+        await ticket.slot()
+        if queued:
+            await stream.status(WORKING, now=True)
+        await surface.queue.store(surface.inbox.started, turn.key)
+        answered = await run_turn(surface, stream, lambda: surface.service.handle(inbound))
+    except asyncio.CancelledError:  # shutting down: say so; the turn stays owed
+        note = RESTARTING if ticket.held else RESTARTING_QUEUED
+        await _quietly(stream.interrupt(note), "could not tell a thread about the restart")
+        raise
+    if answered:
+        await surface.queue.store(surface.inbox.answered, turn.key)
+
+
+async def _quietly(call: Awaitable[object], what: str) -> None:
+    try:
+        await call
+    except (SlackApiError, OSError):
+        log.warning("%s in time", what)
+
+
 async def run_turn(
     surface: Surface, stream: ReplyStream, events: Callable[[], AsyncIterator[Event]]
-) -> None:
-    """Stream one turn into its thread; any failure becomes a reply with an error id."""
+) -> bool:
+    """Stream one turn into its thread; any failure becomes a reply with an error id.
+
+    True once the thread shows a final message (the answer, or the failure's short note).
+    """
     try:
-        await stream.start()
+        if not stream.messages:
+            await stream.start()
         await _render(surface, stream, events())
+        return True
     except Exception:  # the surface's one catch-all: log under an id, tell the person
         error_id = new_error_id()
         log.exception(
             "reply failed in %s thread %s [%s]", stream.channel, stream.thread_ts, error_id
         )
-        await _report(stream, failure_text(error_id), error_id)
+        return await _report(stream, failure_text(error_id), error_id)
 
 
 async def _render(surface: Surface, stream: ReplyStream, events: AsyncIterator[Event]) -> None:
@@ -140,7 +204,7 @@ async def _render(surface: Surface, stream: ReplyStream, events: AsyncIterator[E
     await stream.finish(final_text or None, citations)
 
 
-async def _report(stream: ReplyStream, text: str, error_id: str) -> None:
+async def _report(stream: ReplyStream, text: str, error_id: str) -> bool:
     try:
         if stream.messages:
             await stream.fail(text)
@@ -148,3 +212,5 @@ async def _report(stream: ReplyStream, text: str, error_id: str) -> None:
             await stream.post(text)
     except SlackApiError:
         log.exception("could not tell the thread about error [%s]", error_id)
+        return False
+    return True

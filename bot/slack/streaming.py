@@ -4,7 +4,8 @@ A reply starts as a "working..." message in the thread. Text deltas are gathered
 message is updated at most once per ``min_interval`` seconds (``chat.update`` is Tier 3, about
 one call per second per message), with a final update when the turn ends. An answer longer
 than one section block (3,000 characters) continues in further messages in the same thread;
-the sources go, as one compact context block, under the last part.
+the sources go, as one compact context block, under the last part. A reply resumed after a
+restart continues the message it had already shown (``reply_ts``) instead of posting another.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class ReplyStream:
         min_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         limit: int = SECTION_LIMIT,
+        reply_ts: str | None = None,
     ) -> None:
         self.client = client
         self.channel = channel
@@ -42,8 +44,9 @@ class ReplyStream:
         self.clock = clock
         self.limit = limit
         self.text = ""
-        self.messages: list[str] = []  # ts of each message of this reply, in order
-        self._shown: list[list[dict[str, Any]]] = []  # each message's blocks, to skip no-op updates
+        self.messages: list[str] = [reply_ts] if reply_ts else []  # ts of each message, in order
+        # Each message's blocks, to skip no-op updates (an adopted message's are unknown).
+        self._shown: list[list[dict[str, Any]]] = [[]] if reply_ts else []
         self._last_update = float("-inf")
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
@@ -51,7 +54,11 @@ class ReplyStream:
         return await asyncio.to_thread(getattr(self.client, method), **kwargs)
 
     async def start(self, status: str = WORKING) -> None:
-        """Post the visible "working..." message that the answer will replace."""
+        """Post the visible "working..." message that the answer will replace (or show it in
+        the message this reply already has)."""
+        if self.messages:
+            await self._update(0, status, status_blocks(status))
+            return
         response = await self._call(
             "chat_postMessage",
             channel=self.channel,
@@ -63,9 +70,10 @@ class ReplyStream:
         self._shown.append(status_blocks(status))
         self._last_update = self.clock()
 
-    async def status(self, message: str) -> None:
-        """Show what is happening (e.g. a tool at work) while no answer text has come yet."""
-        if self.text or not self.messages or not self._due():
+    async def status(self, message: str, now: bool = False) -> None:
+        """Show what is happening (e.g. a tool at work) while no answer text has come yet;
+        ``now``: even if the last update was less than ``min_interval`` ago."""
+        if self.text or not self.messages or not (now or self._due()):
             return
         await self._update(0, message, status_blocks(message))
 
@@ -91,6 +99,14 @@ class ReplyStream:
             blocks=blocks,
         )
         return str(response["ts"])
+
+    async def interrupt(self, message: str) -> None:
+        """Show ``message`` in place of the reply so far (its first message; the bot stops)."""
+        self.text = ""
+        if self.messages:
+            await self._update(0, message, answer_blocks(escape(message)))
+        else:
+            await self.start(message)
 
     async def fail(self, message: str) -> None:
         """End the reply with a short failure note (in place of "working..." if nothing came)."""

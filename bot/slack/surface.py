@@ -1,5 +1,5 @@
 """What every Slack listener shares: settings, the service, the Web API client, the work queue
-and the durable stores (de-duplication, joined threads, approval cards).
+and the durable stores (owed turns, de-duplication, joined threads, approval cards).
 
 ``create_app`` builds one ``Surface``; listeners receive it as an argument, never as a global.
 """
@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.events import ConversationService
 from bot.slack.worker import WorkQueue
 from memory.dedupe import Dedupe
+from memory.slack_inbox import Inbox, Spool
 from memory.slack_state import DecisionCards, JoinedThreads
 
 AddDocument = Callable[[Path, str], str]
@@ -35,13 +36,19 @@ class Surface:
     dedupe: Dedupe
     threads: JoinedThreads
     cards: DecisionCards
+    inbox: Inbox
+    spool: Spool
     listeners: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(8, "slack-listener")
     )
     add_document: AddDocument | None = None
     min_update_interval: float = 1.0  # seconds between updates of one streamed message
 
-    def close(self) -> None:
-        """Let running listeners and then running conversations finish; stop both."""
+    def close(self, grace: float | None = None) -> None:
+        """Stop taking work; answers being written get ``grace`` seconds, then each thread is
+        told and its turn is left for the next start (``Settings.shutdown_grace`` by default)."""
         self.listeners.shutdown(wait=True)
-        self.queue.close()
+        self.queue.close(self.settings.shutdown_grace if grace is None else grace)
+        released = self.inbox.release()
+        if released:
+            log.info("%d accepted turns are left for the next start to answer", released)

@@ -1,6 +1,7 @@
 """``bench slack``: its selector-driven raw-HTTP load generator drives the real bolt app in HTTP mode; every
 signed event is acknowledged with 200, reaches the service once and gets a streamed update;
-a request whose signature does not check out is refused and counted as a failure."""
+a request whose signature does not check out is refused and counted as a failure. The burst
+row answers with the real service, one message far over the context window among them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import pytest
 
 from bot.bench import slack as bench
+from bot.bench import slack_load
 from bot.config import Settings
 
 
@@ -18,6 +20,7 @@ def test_every_event_of_a_burst_is_acknowledged_and_handled(tmp_path) -> None:
     assert figures["threads_with_an_update"] == 12
     assert 0 < figures["ack_ms_p50"] <= figures["ack_ms_p99"] <= figures["ack_ms_max"]
     assert figures["first_update_ms_p50"] > 0
+    assert figures["answered_once"] == 12 and figures["duplicate_replies"] == 0
 
 
 def test_the_load_generator_reports_a_refused_request() -> None:
@@ -38,7 +41,7 @@ def test_the_load_generator_reports_a_refused_request() -> None:
         try:
             with pytest.raises(RuntimeError, match="HTTP 401"):
                 url = f"http://127.0.0.1:{port}/slack/events"
-                await asyncio.to_thread(bench._fire, url, 3, 3)
+                await asyncio.to_thread(slack_load.fire, url, 3, 3)
         finally:
             await runner.cleanup()
 
@@ -48,11 +51,34 @@ def test_the_load_generator_reports_a_refused_request() -> None:
 def test_requests_are_signed_as_slack_signs_them() -> None:
     from slack_sdk.signature import SignatureVerifier
 
-    raw = bench._request("127.0.0.1", 3000, "/slack/events", 7)
+    raw = slack_load.request_bytes("127.0.0.1", 3000, "/slack/events", 7)
     head, _, body = raw.decode().partition("\r\n\r\n")
     lines = head.split("\r\n")
     assert lines[0] == "POST /slack/events HTTP/1.1"
     headers = dict(line.split(": ", 1) for line in lines[1:])
     assert int(headers["Content-Length"]) == len(body.encode())
-    assert SignatureVerifier(bench.SECRET).is_valid_request(body, headers)
+    assert SignatureVerifier(slack_load.SECRET).is_valid_request(body, headers)
     assert '"EvBench00007"' in body
+
+
+def test_a_burst_with_a_huge_message_is_answered_once_each_by_the_real_service(
+    settings: Settings,
+) -> None:
+    from bot.wiring import build_app
+    from tests.fakes.chat_model import ScriptedChatModel
+
+    model = ScriptedChatModel().enqueue(*["Noted."] * 24)
+
+    def service_for(bench_settings: Settings) -> object:
+        quiet = bench_settings.model_copy(update={"prefetch_docs": False})
+        return build_app(quiet, chat_model=model).service
+
+    figures = bench.run_slack_bench(
+        settings, events=24, concurrency=24, service_for=service_for, huge_tokens=20_000
+    )
+    assert figures["acks_over_3s"] == 0
+    assert figures["answered_once"] == 24
+    assert figures["unanswered"] == figures["duplicate_replies"] == 0
+    assert figures["threads_with_an_update"] == 24
+    seen = max(len(str(call[-1].content)) for call in model.calls)
+    assert seen < len(slack_load.huge_text(20_000)) / 10  # the huge one reached the model cut

@@ -58,6 +58,15 @@ class FakeService:
     ) -> AsyncIterator[Event]:
         return self._run("submit_form", inbound, form, values)
 
+    def stop(self, conversation_id: str) -> bool:
+        with self._cond:
+            self.calls.append(ServiceCall("stop", (conversation_id,)))
+            self._cond.notify_all()
+            return any(
+                c.method == "handle" and c.args[0].conversation_id == conversation_id
+                for c in self.calls
+            )
+
     # ---- what a test looks at -------------------------------------------------------------
     def calls_to(self, method: str) -> list[ServiceCall]:
         with self._cond:

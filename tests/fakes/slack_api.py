@@ -14,7 +14,7 @@ import itertools
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,6 +33,7 @@ class Call:
     method: str  # "chat.postMessage", "response_url", "file_download", ...
     payload: dict[str, Any]
     headers: dict[str, str]
+    response: dict[str, Any] = field(default_factory=dict)  # what the fake answered
 
 
 class MockSlackApi:
@@ -159,12 +160,12 @@ class MockSlackApi:
                     self._send(200, b"ok", "text/plain")
                     return
                 method = self.path.removeprefix("/api/").split("?")[0]
-                api._record(Call(method, payload, headers))
                 answer = api.replies.get(method)
                 if answer is None:
                     body = api._default(method, payload)
                 else:
                     body = answer(payload) if callable(answer) else answer
+                api._record(Call(method, payload, headers, body))
                 self._send(200, json.dumps(body).encode(), "application/json")
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:

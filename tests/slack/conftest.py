@@ -130,7 +130,9 @@ class Rig:
     def drain(self) -> None:
         """Let every queued job finish (the queue is closed; the rig is done)."""
         self.server.wait_idle()
-        surface_of(self.app).close()
+        surface = surface_of(self.app)
+        assert surface.queue.wait_idle(30), "queued jobs did not finish"
+        surface.close()
 
 
 def make_settings(workspace: Path, data_dir: Path, api: MockSlackApi, **extra: Any) -> Settings:
@@ -158,7 +160,7 @@ def build_rig(api: MockSlackApi, settings: Settings, service: FakeService | None
     added = Added()
     client = WebClient(token=BOT_TOKEN, base_url=api.base_url)
     app = create_app(settings, service, client=client, add_document=added)
-    server = BackgroundServer(app, signing_secret=SECRET).start()
+    server = BackgroundServer(app, signing_secret=SECRET, spool=surface_of(app).spool).start()
     return Rig(api, service, app, server, settings, added)
 
 

@@ -42,28 +42,43 @@ def _serve(api: MockSlackApi, file_id: str, name: str, data: bytes) -> None:
     )
 
 
-def test_a_shared_document_is_offered_and_the_question_still_answered(rig: Rig) -> None:
+def test_a_shared_document_gets_one_message_the_offer(rig: Rig) -> None:
     _shared(rig)
     rig.drain()
-    offers = [
-        c for c in rig.api.calls_to("chat.postMessage") if "knowledge base" in c.payload["text"]
-    ]
-    assert len(offers) == 1
-    assert offers[0].payload["thread_ts"] == "60.0"
-    buttons = offers[0].payload["blocks"][-1]["elements"]
+    posts = rig.api.calls_to("chat.postMessage")
+    assert len(posts) == 1  # the offer, and no answer about a file nobody has read yet
+    assert "knowledge base" in posts[0].payload["text"]
+    assert posts[0].payload["thread_ts"] == "60.0"
+    buttons = posts[0].payload["blocks"][-1]["elements"]
     assert [(b["action_id"], b["value"]) for b in buttons] == [
         ("rpa_file_add", "F100"),
         ("rpa_file_skip", "F100"),
     ]
-    assert rig.service.calls_to("handle")[0].args[0].text == "here is the new policy"
+    assert rig.service.calls_to("handle") == []
 
 
-def test_unsupported_files_are_not_offered(rig: Rig) -> None:
+def test_several_documents_are_offered_in_one_message(rig: Rig) -> None:
+    files = [
+        {"id": f"F10{n}", "name": f"policy {n}.md", "url_private": f"{rig.api.url}/files/F10{n}"}
+        for n in range(3)
+    ]
+    rig.event(message("", ts="62.0", channel="D100", channel_type="im", subtype="file_share",
+                      files=files))  # fmt: skip
+    rig.drain()
+    (post,) = rig.api.calls_to("chat.postMessage")
+    values = [e["value"] for b in post.payload["blocks"] if b["type"] == "actions"
+              for e in b["elements"] if e["action_id"] == "rpa_file_add"]  # fmt: skip
+    assert values == ["F100", "F101", "F102"]
+
+
+def test_unsupported_files_get_one_note_and_no_offer(rig: Rig) -> None:
     _shared(rig, name="photo.png", file_id="F200")
     rig.drain()
-    assert not [
-        c for c in rig.api.calls_to("chat.postMessage") if "knowledge base" in c.payload["text"]
-    ]
+    (post,) = rig.api.calls_to("chat.postMessage")
+    assert "PDF, DOCX, Markdown and text" in post.payload["text"]
+    assert "photo.png" in post.payload["text"]
+    assert not any(b["type"] == "actions" for b in post.payload["blocks"])
+    assert rig.service.calls_to("handle") == []
 
 
 def test_confirming_downloads_with_the_token_and_adds_the_document_once(rig: Rig) -> None:

@@ -7,13 +7,17 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.priority import Priority
-from bot.slack.http import Dispatcher
+from bot.slack.app import surface_of
+from bot.slack.dispatch import Dispatcher
+from memory.db import Database
+from memory.slack_inbox import Spool
 from tests.slack.conftest import Rig, mention, sign
 
 HEADERS = {"Content-Type": "application/json"}
@@ -28,6 +32,7 @@ class FakeBolt:
 
     def __init__(self, fail_on: str | None = None, hold: threading.Event | None = None) -> None:
         self.bodies: list[str] = []
+        self.replayed: list[str] = []
         self.fail_on = fail_on
         self.hold = hold
         self._changed = threading.Condition()
@@ -37,6 +42,8 @@ class FakeBolt:
             assert self.hold.wait(10), "the test never let the event go"
         with self._changed:
             self.bodies.append(request.raw_body)
+            if request.mode == "socket_mode":  # a stored delivery, verified when it came
+                self.replayed.append(json.dumps(request.body))
             self._changed.notify_all()
         if request.raw_body == self.fail_on:
             raise RuntimeError("a listener broke")
@@ -126,7 +133,7 @@ def test_a_failing_event_is_logged_and_the_next_ones_go_through(
 ) -> None:
     bolt = FakeBolt(fail_on=body(2))
     d = dispatcher(bolt, quiet=0.0)
-    with caplog.at_level(logging.ERROR, logger="bot.slack.http"):
+    with caplog.at_level(logging.ERROR, logger="bot.slack.dispatch"):
         d.start()
         for n in range(1, 4):
             d.put(body(n), "", HEADERS)
@@ -170,7 +177,7 @@ def test_a_signed_event_bolt_cannot_read_is_logged_and_later_events_are_served(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = '{"type": "event_callback", "event": '  # signed, but not JSON
-    with caplog.at_level(logging.ERROR, logger="bot.slack.http"):
+    with caplog.at_level(logging.ERROR, logger="bot.slack.dispatch"):
         status, _ = rig.post(broken, "application/json")
         assert status == 200  # acknowledged once the signature checks out
         assert rig.event(mention("still here"))[0] == 200
@@ -195,3 +202,40 @@ def test_a_refused_signature_is_not_queued(rig: Rig) -> None:
     status, _ = rig.post(text, "application/json", sign(text, secret="not-the-secret"))
     assert status == 401
     assert rig.server.dispatcher.wait_idle(0)
+
+
+# ---- the spool: acknowledged means stored -------------------------------------------------------
+
+
+def test_what_a_stopped_dispatcher_left_in_the_spool_is_handed_over_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(Database(tmp_path / "state.db"))
+    ids = spool.put_many([body(n) for n in range(4)])
+    first, gone = FakeBolt(), dispatcher(FakeBolt(), quiet=0.0)
+    gone.spool = spool
+    for n, spool_id in enumerate(ids[:2]):
+        gone.put(body(n), "", HEADERS, spool_id)  # queued in memory, never handed over
+    d = Dispatcher(cast(App, first), quiet=0.0, spool=spool)
+    d.start()  # the next start: everything stored is handed over, oldest first
+    assert d.wait_idle(10)
+    assert [json.loads(b)["event_id"] for b in first.replayed] == [f"Ev{n:03d}" for n in range(4)]
+    d.close()
+    assert spool.pending() == []  # handed over, so removed
+
+
+def test_an_event_is_stored_before_its_acknowledgement(rig: Rig) -> None:
+    stored: list[list[tuple[int, str]]] = []
+    spool = surface_of(rig.app).spool
+    original = rig.server.dispatcher.put
+
+    def put(*args: Any) -> None:
+        stored.append(spool.pending())  # what is on disk when the event is queued
+        original(*args)
+
+    rig.server.dispatcher.put = put  # type: ignore[method-assign]
+    status, _ = rig.event(mention("keep me", ts="77.0"), event_id="EvKeep")
+    assert status == 200
+    assert '"EvKeep"' in stored[0][-1][1]
+    rig.drain()
+    assert spool.pending() == []

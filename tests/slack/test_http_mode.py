@@ -152,21 +152,9 @@ def test_bolt_answers_keep_their_content_type_and_length(rig: Rig) -> None:
     assert "/rpa docs QUERY" in json.loads(raw)["text"]
 
 
-class Recording(Priority):
-    """The model's pause tracker, counting the server's touches (on a frozen clock)."""
-
-    def __init__(self) -> None:
-        super().__init__(clock=lambda: 50.0)
-        self.touched = 0
-
-    def touch(self) -> None:
-        self.touched += 1
-        super().touch()
-
-
 def test_answering_a_request_makes_the_model_pause(rig: Rig) -> None:
     # bot/priority.py: the model pauses between layers while requests are answered.
-    urgent = Recording()
+    urgent = Priority(clock=lambda: 50.0)  # a frozen clock
     server = BackgroundServer(rig.app, signing_secret=SECRET, priority=urgent).start()
     try:
         assert not urgent.pressing()
@@ -174,7 +162,6 @@ def test_answering_a_request_makes_the_model_pause(rig: Rig) -> None:
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
         assert urgent.works == 1  # the answer was urgent work
-        assert urgent.touched >= 2  # the connection, then the request's bytes, before that
         assert urgent.pressing()  # the clock stands still: still within the linger
         with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as response:
             assert response.status == 200

@@ -75,6 +75,7 @@ def test_an_approved_card_runs_the_action_once(
         for c in rig.api.wait_for("chat.postMessage", count=2, timeout=60)
         if "rpa_approve" in json.dumps(c.payload.get("blocks", ""))
     )
+    rig.api.wait_for("chat.update")  # the turn has ended: the card is remembered
     action_id = app.approvals.list(status=("pending",))[0].id
     assert action_id in json.dumps(card.payload)
     rig.click("rpa_approve", action_id, user="U100", ts="9.9")
