@@ -203,7 +203,7 @@ class ActionRunner:
         status = getattr(run, "status", "")
         word = "Approved" if action.status == "approved" else "Rejected"
         return Final(
-            f"{word}: {action.summary}. Process run {action.run_id} is now {status}.",
+            f"{word}: {action.summary.rstrip('.')}. Process run {action.run_id} is now {status}.",
             data={"action": action.id, "status": action.status, "run": action.run_id},
         )
 

@@ -69,13 +69,19 @@ def clarify_intent(facts: WorkspaceFacts, name: str) -> Intent | None:
     def fill(rng: random.Random, today: date, template: str) -> Filled:
         named = {f.name for f in required if "{" + f.name + "}" in template}
         candidates = [f for f in required if f.name not in named] or required
+        # People imply a category or a yes/no ("the taxi" is transport); what they must say is
+        # an amount, a date, an id: ask for those.
+        stated = [f for f in candidates if f.type not in ("choice", "multi_choice", "boolean")]
+        candidates = stated or candidates
         missing = v.pick(rng, candidates)
         request = request_for(form, facts, rng, today, leave_out=missing.name)
         text = render_request(template, form, request, words, rng)
         return text, {"ask": clarify_question(missing, currency), "missing": missing.name}
 
     usable = tuple(t for t in own if any("{" + f.name + "}" not in t for f in required))
-    return Intent(f"ask:{name}", (_form_tool(facts, name),), usable + GENERIC, fill, form=name)
+    # Fewer questions than requests: a model taught to ask as often as to act asks by default.
+    tool = _form_tool(facts, name)
+    return Intent(f"ask:{name}", (tool,), usable + GENERIC, fill, form=name, weight=0.35)
 
 
 def _fixed(template: str, slots: Mapping[str, str], tool: str, args: Mapping[str, Any]) -> Filled:

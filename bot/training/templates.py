@@ -99,8 +99,19 @@ def request_for(
         if said is None:
             continue
         request.said[f.name], request.gold[f.name] = said.said, said.gold
+        if _implied(f, record, rng):
+            continue  # the record's description says it ("taxi from the airport": transport)
         request.mentions[f.name] = mention(f, said.said, words, rng)
     return request
+
+
+def _implied(f: FieldDefinition, record: dict[str, Any], rng: random.Random) -> bool:
+    """A choice that the record's other words imply is left unsaid half the time."""
+    if f.type not in ("choice", "multi_choice") or f.name not in record:
+        return False
+    return any(k != f.name and isinstance(v, str) and " " in v for k, v in record.items()) and (
+        rng.random() < 0.5
+    )
 
 
 def _value(

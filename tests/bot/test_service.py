@@ -57,7 +57,7 @@ async def test_proposal_waits_then_runs_exactly_once(app: App, model: ScriptedCh
     )
     events = await collect(app.service.handle(inbound("File my taxi receipt, 42 EUR")))
     request = of_kind(events, "approval_request")[0]
-    assert request.tool == "submit_form" and request.arguments["values"]["amount"] == "42.00"
+    assert request.tool == "submit_form" and request.arguments["values"]["amount"] == 42.0
     assert submissions(app) == []  # nothing happens before a person approves
 
     decided = await collect(app.service.decide(request.action_id, "U1", "approve"))
