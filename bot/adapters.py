@@ -63,7 +63,7 @@ def workspace_fingerprint(settings: Settings) -> dict[str, str]:
     from tools import build_tools
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    registry, _ = build_tools(settings, Database(settings.state_db), LazyKnowledge(settings))
+    registry, _ = build_tools(settings, Database(settings.state_store), LazyKnowledge(settings))
     return fingerprint(settings.workspace, bound_tool_schemas(registry))
 
 

@@ -1,7 +1,8 @@
 """The LangChain agent: model + tools + system prompt + thread memory + the approval gate.
 
 One turn = one ``create_agent`` graph run over the conversation's checkpointed messages
-(LangGraph ``SqliteSaver`` on the state database, so a restart keeps every thread). The graph
+(LangGraph's ``SqliteSaver`` on the state file, or ``PostgresSaver`` when the state is on
+PostgreSQL, so a restart, or another replica, keeps every thread). The graph
 is compiled per turn because its tools are bound to the caller (``ToolContext``): compiling
 costs milliseconds, the model and the checkpointer are shared.
 
@@ -30,6 +31,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.messages.utils import count_tokens_approximately, trim_messages
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from prompts import render_prompt
@@ -150,12 +152,27 @@ class ToolRounds(AgentMiddleware):
         return await handler(self._limited(request))
 
 
-def open_checkpointer(path: str) -> SqliteSaver:
-    """Thread memory on the state database file (its own tables, WAL like the rest)."""
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
-    conn.execute("PRAGMA journal_mode=WAL")
-    saver = SqliteSaver(conn)
-    saver.setup()
+def open_checkpointer(target: str) -> BaseCheckpointSaver[Any]:
+    """Thread memory beside the rest of the state: the SQLite file (its own tables, WAL like
+    the rest), or, for a ``postgresql://`` URL, LangGraph's ``PostgresSaver`` on that server
+    (a connection pool, so every replica reads and writes the same threads)."""
+    from memory.sql import is_url, libpq_url
+
+    if is_url(target):
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        pool: ConnectionPool[Any] = ConnectionPool(
+            libpq_url(target), min_size=1, max_size=8, name="rpa-threads", open=True,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        )  # fmt: skip
+        saver: BaseCheckpointSaver[Any] = PostgresSaver(pool)  # type: ignore[arg-type]
+    else:
+        conn = sqlite3.connect(target, check_same_thread=False, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        saver = SqliteSaver(conn)
+    saver.setup()  # type: ignore[attr-defined]
     return saver
 
 
@@ -216,7 +233,7 @@ class Agent:
     def __init__(
         self,
         model: BaseChatModel,
-        checkpointer: SqliteSaver,
+        checkpointer: BaseCheckpointSaver[Any],
         *,
         persona: Persona,
         clock: Callable[[], date] = date.today,

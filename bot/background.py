@@ -3,8 +3,8 @@
 One daemon thread wakes every ``interval`` seconds (or when stopped). ``housekeeping_chores``
 names what it does, in order: the outbox settles sends a dead process left mid-way and retries
 queued mail with its own backoff; approved actions and process runs whose mail was waiting are
-settled once the outbox has delivered it (and their people are told); overdue approvals
-expire. Nothing here decides anything a person must decide.
+settled once the outbox has delivered it (and their people are told); process runs whose
+replica died are taken over once their lease lapsed; overdue approvals expire. Nothing here decides anything a person must decide.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def housekeeping_chores(app: App) -> list[Callable[[], object]]:
     chores: list[Callable[[], object]] = []
     if app.engine.outbox is not None:
         chores.append(app.engine.outbox.deliver_pending)
-    chores += [app.actions.follow_up, app.engine.resume_deliveries, app.approvals.expire_overdue]
+    # recover: runs whose replica died or let its lease lapse are taken over here, and
+    # queued mail that has gone out moves its run on (what resume_deliveries alone did).
+    chores += [app.actions.follow_up, app.engine.recover, app.approvals.expire_overdue]
     return chores
 
 

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         description="What the bot remembers: state.db, chroma/, models/, outbox/.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL for the state (postgresql://user:pass@host/db), shared by "
+        "every replica; unset: the embedded SQLite file data_dir/state.db (one host only).",
+    )
 
     # ---- the language model -------------------------------------------------------------
     llm_backend: Literal["local", "remote"] = Field(
@@ -213,6 +218,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"RPA_{info.field_name.upper()} is not valid JSON: {exc}") from exc
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "RPA_DATABASE_URL must be a postgresql:// URL (unset it for the SQLite file)"
+            )
+        return value
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, value: str) -> str:
@@ -235,6 +251,11 @@ class Settings(BaseSettings):
     @property
     def state_db(self) -> Path:
         return self.data_dir / "state.db"
+
+    @property
+    def state_store(self) -> str:
+        """Where the state lives, as ``memory.db.Database`` takes it: the URL, else the file."""
+        return self.database_url or str(self.state_db)
 
     @property
     def chroma_dir(self) -> Path:
@@ -264,6 +285,10 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = mask_secret(value.get_secret_value())
+            elif name == "database_url" and value:
+                from memory.sql import redact_url
+
+                value = redact_url(value)  # the URL may carry the password
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value

@@ -7,8 +7,9 @@ and only for the arguments it was shown (an edit stores a new argument set, and 
 what runs). Least privilege: an action without a role acts on the requester's own behalf and
 only the requester confirms it; an action with a role is decided by a holder of that role who
 is not the requester (nobody approves their own write to a shared ledger or their own claim).
-Execution is claimed in a transaction (``approved -> executing``) so it happens once;
-``recoverable()`` lists what a crash left approved or executing. An executed action whose mail
+Execution is claimed in a transaction (``approved -> executing``, with this process as owner
+and a lease) so it happens once, on one replica; ``recoverable()`` lists what a crash left
+approved, or executing under an owner that died or whose lease ran out. An executed action whose mail
 still waits in the outbox is ``delivering`` until the outbox settles it (``settle``).
 """
 
@@ -26,6 +27,7 @@ from typing import Any, Literal
 from memory.clock import now_iso
 from memory.db import Database
 from memory.errors import ApprovalError, NotFound
+from memory.leases import Lease, process_lease
 
 Status = Literal[
     "pending", "approved", "executing", "delivering", "done", "failed", "rejected", "expired",
@@ -100,9 +102,12 @@ def _row_to_action(row: Any) -> PendingAction:
 class ApprovalStore:
     """Create, decide, claim and finish pending actions in the state database."""
 
-    def __init__(self, db: Database, ttl: timedelta = timedelta(hours=24)) -> None:
+    def __init__(
+        self, db: Database, ttl: timedelta = timedelta(hours=24), lease: Lease | None = None
+    ) -> None:
         self.db = db
         self.ttl = ttl
+        self.lease = lease or process_lease()
 
     # ---- creating and reading ------------------------------------------------------------
     def create(
@@ -201,43 +206,49 @@ class ApprovalStore:
         """Approve (optionally with edited arguments) or reject, once. Refusals are logged."""
         roles = list(user_roles)
         with self.db.transaction() as conn:
+            # The row lock makes two replicas' decisions on one action take turns.
             row = conn.execute(
-                "SELECT * FROM pending_actions WHERE id = ?", (action_id,)
+                "SELECT * FROM pending_actions WHERE id = ?" + self.db.dialect.for_update(),
+                (action_id,),
             ).fetchone()
             if row is None:
                 raise NotFound(f"no pending action {action_id!r}")
             action = _row_to_action(row)
             reason = self._refusal(action, user, roles, expected_hash)
-            if reason:
+            if reason:  # recorded (committed) even though the caller sees an error
                 self._log(conn, action_id, user, decision, False, reason)
                 if reason.startswith("expired"):
                     conn.execute(
                         "UPDATE pending_actions SET status='expired' WHERE id=?", (action_id,)
                     )
-                # The refusal must be recorded even though the caller sees an error.
-                conn.execute("COMMIT")
-                conn.execute("BEGIN IMMEDIATE")
-                raise ApprovalError(reason)
-            new_args = action.arguments if arguments is None else arguments
-            edited = arguments is not None and canonical_json(arguments) != canonical_json(
-                action.arguments
-            )
-            status = "approved" if decision == "approve" else "rejected"
-            conn.execute(
-                "UPDATE pending_actions SET status=?, decided_by=?, decided_at=?, arguments=?,"
-                " args_hash=?, edited=? WHERE id=? AND status='pending'",
-                (
-                    status,
-                    user,
-                    now_iso(),
-                    canonical_json(new_args),
-                    args_hash(new_args),
-                    int(edited),
-                    action_id,
-                ),
-            )
-            self._log(conn, action_id, user, decision, True, "edited" if edited else "")
+            else:
+                self._accept(conn, action, user, decision, arguments)
+        if reason:
+            raise ApprovalError(reason)
         return self.get(action_id)
+
+    def _accept(
+        self,
+        conn: Any,
+        action: PendingAction,
+        user: str,
+        decision: Decision,
+        arguments: dict[str, Any] | None,
+    ) -> None:
+        """Record an accepted decision (the row is locked by the caller's transaction)."""
+        new_args = action.arguments if arguments is None else arguments
+        edited = arguments is not None and canonical_json(arguments) != canonical_json(
+            action.arguments
+        )
+        conn.execute(
+            "UPDATE pending_actions SET status=?, decided_by=?, decided_at=?, arguments=?,"
+            " args_hash=?, edited=? WHERE id=? AND status='pending'",
+            (
+                "approved" if decision == "approve" else "rejected", user, now_iso(),
+                canonical_json(new_args), args_hash(new_args), int(edited), action.id,
+            ),
+        )  # fmt: skip
+        self._log(conn, action.id, user, decision, True, "edited" if edited else "")
 
     def _refusal(
         self, action: PendingAction, user: str, roles: builtins.list[str], expected_hash: str | None
@@ -267,7 +278,8 @@ class ApprovalStore:
         self, conn: Any, action_id: str, user: str, decision: str, accepted: bool, reason: str
     ) -> None:
         conn.execute(
-            "INSERT INTO approval_log (action_id, user, decision, accepted, reason, at) VALUES (?,?,?,?,?,?)",
+            'INSERT INTO approval_log (action_id, "user", decision, accepted, reason, at)'
+            " VALUES (?,?,?,?,?,?)",
             (action_id, user, decision, int(accepted), reason, now_iso()),
         )
 
@@ -280,19 +292,30 @@ class ApprovalStore:
 
     # ---- executing exactly once ----------------------------------------------------------
     def claim(self, action_id: str, *, recovering: bool = False) -> PendingAction | None:
-        """Move ``approved -> executing``; None when someone else already claimed it.
+        """Move ``approved -> executing`` under this process's lease; None when it is taken.
 
-        With ``recovering`` an action left ``executing`` by a crash is claimed again: its tool
-        runs with the action id as idempotency key, so a repeat is recognised downstream.
+        With ``recovering`` an action left ``executing`` is claimed again once its owner died
+        or its lease ran out (never while a live owner's lease holds): its tool runs with the
+        action id as idempotency key, so a repeat is recognised downstream.
         """
-        allowed = ("approved", "executing") if recovering else ("approved",)
         with self.db.transaction() as conn:
-            cur = conn.execute(
-                f"UPDATE pending_actions SET status='executing' WHERE id=? AND status IN ({','.join('?' * len(allowed))})",
-                (action_id, *allowed),
+            row = conn.execute(
+                "SELECT status, owner, lease_until FROM pending_actions WHERE id = ?"
+                + self.db.dialect.for_update(),
+                (action_id,),
+            ).fetchone()
+            takeover = (
+                recovering
+                and row is not None
+                and row["status"] == "executing"
+                and self.lease.lapsed(row["owner"], row["lease_until"])
             )
-            if cur.rowcount != 1:
+            if row is None or not (row["status"] == "approved" or takeover):
                 return None
+            conn.execute(
+                "UPDATE pending_actions SET status='executing', owner=?, lease_until=? WHERE id=?",
+                (self.lease.owner, self.lease.until(), action_id),
+            )
         return self.get(action_id)
 
     def finish(
@@ -309,7 +332,8 @@ class ApprovalStore:
         status = ("done" if settled else "delivering") if ok else "failed"
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE pending_actions SET status=?, result=?, error=?, finished_at=? WHERE id=?",
+                "UPDATE pending_actions SET status=?, result=?, error=?, finished_at=?, owner=NULL,"
+                " lease_until=0 WHERE id=?",
                 (status, canonical_json(result), error, now_iso(), action_id),
             )
         return self.get(action_id)
@@ -334,8 +358,18 @@ class ApprovalStore:
             return cur.rowcount == 1
 
     def recoverable(self) -> builtins.list[PendingAction]:
-        """Actions a crash interrupted: approved but not run, or running when the process died."""
-        return self.list(status=("approved", "executing"), limit=1000)
+        """Actions a crash interrupted: approved but not run, or running under an owner that
+        died or let its lease run out (a live replica's running action is left to it)."""
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT * FROM pending_actions WHERE status IN ('approved', 'executing')"
+                " ORDER BY created_at LIMIT 1000"
+            ).fetchall()
+        return [
+            _row_to_action(r)
+            for r in rows
+            if r["status"] == "approved" or self.lease.lapsed(r["owner"], r["lease_until"])
+        ]
 
     def supersede(self, action_ids: Iterable[str]) -> int:
         """Withdraw actions still pending (a corrected proposal replaced them); they never run."""

@@ -76,17 +76,19 @@ class AuditLog:
         """Store one call; returns its audit id."""
         args_json = json.dumps(arguments, ensure_ascii=False, default=str, sort_keys=True)
         with self.db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO tool_audit (at, user, channel, thread, tool, arguments, status,"
+            row = conn.execute(
+                'INSERT INTO tool_audit (at, "user", channel, thread, tool, arguments, status,'
+                
                 " result, error, error_id, duration_ms, approval_id, dry_run, decided_by,"
-                " idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (
                     at or now_iso(), user, channel, thread, tool, args_json, status,
                     _clip(result), _clip(error), error_id, duration_ms, approval_id, int(dry_run),
                     decided_by, idempotency_key,
                 ),
-            )  # fmt: skip
-            return int(cur.lastrowid or 0)
+            ).fetchone()  # fmt: skip
+            return int(row[0])
 
     def recent(
         self,
@@ -99,7 +101,12 @@ class AuditLog:
     ) -> list[AuditEntry]:
         """The latest calls first, filtered by any of user, tool, status and action id."""
         clauses, params = [], []
-        filters = (("user", user), ("tool", tool), ("status", status), ("approval_id", approval_id))
+        filters = (
+            ('"user"', user),
+            ("tool", tool),
+            ("status", status),
+            ("approval_id", approval_id),
+        )
         for column, value in filters:
             if value:
                 clauses.append(f"{column} = ?")

@@ -2,13 +2,21 @@
 
 Slack retries events it thinks were not acknowledged, Socket Mode replays envelopes after a
 reconnect, one mention arrives as both ``message`` and ``app_mention``, and people double-click
-buttons. Everything that must happen once claims a key here first, inside one SQLite write
-transaction, so the claim holds across threads, processes and restarts.
+buttons. Everything that must happen once claims a key here first; the key's primary key makes
+the claim hold across threads, processes, restarts and replicas (a second replica inserting
+the same key waits for the first one's commit, then finds the key taken).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from memory.clock import iso, now_iso
 from memory.db import Database
+
+
+class _Taken(Exception):
+    """A key of the claim was taken before: the whole claim is rolled back."""
 
 
 class Dedupe:
@@ -19,15 +27,23 @@ class Dedupe:
 
     def claim(self, *keys: str) -> bool:
         """Take every key at once; False (and nothing stored) if any of them was taken before."""
-        wanted = [k for k in dict.fromkeys(keys) if k]
+        # Sorted, so that two claims sharing keys lock them in one order (no deadlock).
+        wanted = sorted(k for k in set(keys) if k)
         if not wanted:
             raise ValueError("claim() needs at least one non-empty key")
-        with self.db.transaction() as conn:
-            marks = ",".join("?" * len(wanted))
-            taken = conn.execute(f"SELECT 1 FROM dedupe_keys WHERE key IN ({marks})", wanted)
-            if taken.fetchone() is not None:
-                return False
-            conn.executemany("INSERT INTO dedupe_keys (key) VALUES (?)", [(k,) for k in wanted])
+        now = now_iso()
+        try:
+            with self.db.transaction() as conn:
+                for key in wanted:
+                    cur = conn.execute(
+                        "INSERT INTO dedupe_keys (key, seen_at) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO NOTHING",
+                        (key, now),
+                    )
+                    if cur.rowcount != 1:
+                        raise _Taken(key)
+        except _Taken:
+            return False
         return True
 
     def seen(self, key: str) -> bool:
@@ -42,9 +58,7 @@ class Dedupe:
 
     def prune(self, older_than_days: float = 30.0) -> int:
         """Drop keys older than Slack's longest retry window by far; returns how many."""
+        cutoff = iso(datetime.now(UTC) - timedelta(days=older_than_days))
         with self.db.transaction() as conn:
-            cur = conn.execute(
-                "DELETE FROM dedupe_keys WHERE seen_at < strftime('%Y-%m-%dT%H:%M:%fZ','now', ?)",
-                (f"-{older_than_days} days",),
-            )
-            return cur.rowcount
+            cur = conn.execute("DELETE FROM dedupe_keys WHERE seen_at < ?", (cutoff,))
+            return int(cur.rowcount)

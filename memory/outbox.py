@@ -3,8 +3,9 @@
 States: ``pending`` (due at ``next_attempt_at``) -> ``sending`` (claimed by one worker) ->
 ``sent`` | ``pending`` again (a retryable failure, with backoff) | ``failed`` (permanent, or
 out of attempts) | ``unknown`` (the server may have the message and nobody can tell: only a
-person requeues it, ``rpa-agent outbox --retry ID``). A claim is a transaction, so two workers
-never send the same row. While a row is ``sending`` its ``stage`` says how far the attempt got
+person requeues it, ``rpa-agent outbox --retry ID``). A claim is a conditional update (and the
+due rows are read with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers, on one host
+or on several, never send the same row. While a row is ``sending`` its ``stage`` says how far the attempt got
 (``claimed``: nothing went out; ``data``: all but the final dot went out, so from here on the
 server may hold it) and ``claimed_by`` names the process: a claim whose process died is
 resolved by its stage (``tools.email_outbox.Outbox.resolve_stuck``), never left behind.
@@ -73,23 +74,24 @@ class OutboxStore:
         """Add a message (or return the row already stored under this idempotency key)."""
         now = now_iso()
         with self.db.transaction() as conn:
+            # Two replicas enqueueing under one key: the unique key lets one insert win, the
+            # other (waiting for the winner's commit) inserts nothing and reads the winner's row.
+            row = conn.execute(
+                "INSERT INTO outbox (id, idempotency_key, message_id, sender, recipients, subject,"
+                " raw, status, attempts, next_attempt_at, created_by, draft_id, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
+                (
+                    f"M-{secrets.token_hex(5)}", idempotency_key, message_id, sender,
+                    json.dumps(recipients), subject, raw, now, created_by, draft_id, now, now,
+                ),
+            ).fetchone()  # fmt: skip
+            if row is not None:
+                return _message(row)
             row = conn.execute(
                 "SELECT * FROM outbox WHERE idempotency_key = ?", (idempotency_key,)
             ).fetchone()
-            if row:
-                return _message(row, created=False)
-            msg_id = f"M-{secrets.token_hex(5)}"
-            conn.execute(
-                "INSERT INTO outbox (id, idempotency_key, message_id, sender, recipients, subject,"
-                " raw, status, attempts, next_attempt_at, created_by, draft_id, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
-                (
-                    msg_id, idempotency_key, message_id, sender, json.dumps(recipients), subject,
-                    raw, now, created_by, draft_id, now, now,
-                ),
-            )  # fmt: skip
-            row = conn.execute("SELECT * FROM outbox WHERE id = ?", (msg_id,)).fetchone()
-        return _message(row)
+        return _message(row, created=False)
 
     def get(self, message_id: str) -> OutboxMessage:
         with self.db.reading() as conn:
@@ -118,15 +120,12 @@ class OutboxStore:
     def claim(self, message_id: str, owner: str = "") -> OutboxMessage | None:
         """Claim one pending message now (due or not); None when it is not pending."""
         with self.db.transaction() as conn:
-            cur = conn.execute(
+            row = conn.execute(
                 "UPDATE outbox SET status = 'sending', stage = 'claimed', claimed_by = ?,"
-                " claimed_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+                " claimed_at = ?, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING *",
                 (owner, now_iso(), now_iso(), message_id),
-            )
-            if cur.rowcount == 0:
-                return None
-            row = conn.execute("SELECT * FROM outbox WHERE id = ?", (message_id,)).fetchone()
-        return _message(row)
+            ).fetchone()
+        return None if row is None else _message(row)
 
     def claim_due(
         self, *, limit: int = 20, now: datetime | None = None, owner: str = ""
@@ -134,22 +133,22 @@ class OutboxStore:
         """Claim up to ``limit`` pending messages whose next attempt is due."""
         moment = iso(now or datetime.now(UTC))
         with self.db.transaction() as conn:
+            # Rows another replica is claiming right now are skipped, not waited for.
             rows = conn.execute(
                 "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at LIMIT ?",
+                " ORDER BY next_attempt_at LIMIT ?" + self.db.dialect.for_update(skip_locked=True),
                 (moment, limit),
             ).fetchall()
-            ids = [r["id"] for r in rows]
-            for msg_id in ids:
+            claimed = [
                 conn.execute(
                     "UPDATE outbox SET status = 'sending', stage = 'claimed', claimed_by = ?,"
-                    " claimed_at = ?, updated_at = ? WHERE id = ?",
-                    (owner, moment, moment, msg_id),
-                )
-            claimed = [
-                conn.execute("SELECT * FROM outbox WHERE id = ?", (i,)).fetchone() for i in ids
+                    " claimed_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'"
+                    " RETURNING *",
+                    (owner, moment, moment, r["id"]),
+                ).fetchone()
+                for r in rows
             ]
-        return [_message(r) for r in claimed]
+        return [_message(r) for r in claimed if r is not None]
 
     def mark_stage(self, message_id: str, stage: Stage) -> None:
         """Record how far the running attempt got (before the step it names goes out)."""
@@ -192,11 +191,11 @@ class OutboxStore:
         with self.db.transaction() as conn:
             cur = conn.execute(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?,"
-                " delivered_to = COALESCE(?, delivered_to), sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
+                " delivered_to = COALESCE(?, delivered_to), sent_at = COALESCE(?, sent_at),"
                 " next_attempt_at = COALESCE(?, next_attempt_at), claimed_at = NULL, claimed_by = NULL,"
                 " stage = '', updated_at = ?"
                 " WHERE id = ? AND status = 'sending'",
-                (status, error, delivered_to, int(sent), now, next_attempt, now, message_id),
+                (status, error, delivered_to, now if sent else None, next_attempt, now, message_id),
             )
             if cur.rowcount == 0:
                 raise NotFound(f"outbox message {message_id!r} is not being sent")

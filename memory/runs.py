@@ -14,13 +14,13 @@ from __future__ import annotations
 import builtins
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from memory.clock import now_iso
 from memory.db import Database
 from memory.errors import NotFound
+from memory.leases import Lease, process_lease
 
 RunStatus = Literal[
     "running", "waiting_approval", "waiting_delivery", "done", "rejected", "cancelled", "failed"
@@ -82,7 +82,7 @@ class Notice:
     at: str
 
 
-def _row_to_run(row: sqlite3.Row) -> ProcessRun:
+def _row_to_run(row: Any) -> ProcessRun:
     return ProcessRun(
         id=row["id"],
         process=row["process"],
@@ -100,7 +100,7 @@ def _row_to_run(row: sqlite3.Row) -> ProcessRun:
     )
 
 
-def _row_to_step(row: sqlite3.Row) -> StepRecord:
+def _row_to_step(row: Any) -> StepRecord:
     return StepRecord(
         step_id=row["step_id"],
         position=row["position"],
@@ -116,8 +116,9 @@ def _row_to_step(row: sqlite3.Row) -> StepRecord:
 class RunStore:
     """Create, advance and read process runs in the state database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, lease: Lease | None = None) -> None:
         self.db = db
+        self.lease = lease or process_lease()
 
     # ---- creating ------------------------------------------------------------------------
     def create(
@@ -142,41 +143,54 @@ class RunStore:
         demo rows of a sheet), so a reference never collides with a row it did not write.
         """
         with self.db.transaction() as conn:
-            if idempotency_key is not None:
-                row = conn.execute(
-                    "SELECT * FROM process_runs WHERE idempotency_key = ?", (idempotency_key,)
-                ).fetchone()
-                if row is not None:
-                    return _row_to_run(row), False
+            existing = self._by_key(conn, idempotency_key)
+            if existing is not None:
+                return existing, False
             reference = None
             if prefix is not None:
                 number = self._next_number(conn, prefix, min_number)
                 reference = f"{prefix}-{number:0{digits}d}"
             run_id = f"R-{secrets.token_hex(4)}"
             stamp = now_iso()
-            conn.execute(
+            inserted = conn.execute(
                 "INSERT INTO process_runs (id, process, reference, requester, channel, thread,"
-                " status, run_values, idempotency_key, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?, 'running', ?,?,?,?)",
+                " status, run_values, idempotency_key, created_at, updated_at, owner, lease_until)"
+                " VALUES (?,?,?,?,?,?, 'running', ?,?,?,?,?,?)"
+                " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
                 (
                     run_id, process, reference, requester, channel, thread,
                     _dumps({**values, "reference": reference} if reference else values),
-                    idempotency_key, stamp, stamp,
+                    idempotency_key, stamp, stamp, self.lease.owner, self.lease.until(),
                 ),
-            )  # fmt: skip
+            ).fetchone()  # fmt: skip
+            if inserted is None:  # another replica started it meanwhile (we waited for it)
+                found = self._by_key(conn, idempotency_key)
+                if found is not None:
+                    return found, False
         return self.get(run_id), True
 
-    def _next_number(self, conn: sqlite3.Connection, prefix: str, min_number: int) -> int:
+    @staticmethod
+    def _by_key(conn: Any, idempotency_key: str | None) -> ProcessRun | None:
+        if idempotency_key is None:
+            return None
         row = conn.execute(
-            "SELECT last FROM process_reference_counters WHERE prefix = ?", (prefix,)
+            "SELECT * FROM process_runs WHERE idempotency_key = ?", (idempotency_key,)
         ).fetchone()
-        number = max(row["last"] if row else 0, min_number) + 1
-        conn.execute(
+        return None if row is None else _row_to_run(row)
+
+    @staticmethod
+    def _next_number(conn: Any, prefix: str, min_number: int) -> int:
+        """The prefix's next number, taken atomically (the counter row stays locked until the
+        transaction ends, so replicas creating runs at once get consecutive numbers)."""
+        row = conn.execute(
             "INSERT INTO process_reference_counters (prefix, last) VALUES (?, ?)"
-            " ON CONFLICT (prefix) DO UPDATE SET last = excluded.last",
-            (prefix, number),
-        )
-        return number
+            " ON CONFLICT (prefix) DO UPDATE SET last = CASE"
+            " WHEN process_reference_counters.last >= excluded.last"
+            " THEN process_reference_counters.last + 1 ELSE excluded.last END"
+            " RETURNING last",
+            (prefix, min_number + 1),
+        ).fetchone()
+        return int(row[0])
 
     # ---- reading -------------------------------------------------------------------------
     def get(self, run_id: str) -> ProcessRun:
@@ -273,7 +287,8 @@ class RunStore:
         stamp = now_iso()
         with self.db.transaction() as conn:
             run = conn.execute(
-                "SELECT run_values FROM process_runs WHERE id = ?", (run_id,)
+                "SELECT run_values FROM process_runs WHERE id = ?" + self.db.dialect.for_update(),
+                (run_id,),
             ).fetchone()
             if run is None:
                 raise NotFound(f"no process run {run_id!r}")
@@ -298,7 +313,8 @@ class RunStore:
         """Name the run by its business reference and store it in its values as ``reference``."""
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT run_values FROM process_runs WHERE id = ?", (run_id,)
+                "SELECT run_values FROM process_runs WHERE id = ?" + self.db.dialect.for_update(),
+                (run_id,),
             ).fetchone()
             if row is None:
                 raise NotFound(f"no process run {run_id!r}")
@@ -329,13 +345,63 @@ class RunStore:
             raise NotFound(f"no process run {run_id!r}")
         return cur.rowcount == 1
 
+    # ---- who advances a run ----------------------------------------------------------------
+    def hold(self, run_id: str) -> bool:
+        """Take (or keep) the lease of a run this process is about to advance; False when a
+        live replica holds it (it advances the run; this one leaves it alone)."""
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT owner, lease_until FROM process_runs WHERE id = ?"
+                + self.db.dialect.for_update(),
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no process run {run_id!r}")
+            mine = row["owner"] in (None, self.lease.owner)
+            if not mine and not self.lease.lapsed(row["owner"], row["lease_until"]):
+                return False
+            conn.execute(
+                "UPDATE process_runs SET owner = ?, lease_until = ? WHERE id = ?",
+                (self.lease.owner, self.lease.until(), run_id),
+            )
+        return True
+
+    def renew(self, run_id: str) -> bool:
+        """Push this process's lease on a run forward (between steps); False if it lost it."""
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE process_runs SET lease_until = ? WHERE id = ? AND owner = ?",
+                (self.lease.until(), run_id, self.lease.owner),
+            )
+            return cur.rowcount == 1
+
+    def let_go(self, run_id: str) -> None:
+        """Give the run's lease up (it stopped, waits for a person, or ended)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE process_runs SET owner = NULL, lease_until = 0 WHERE id = ? AND owner = ?",
+                (run_id, self.lease.owner),
+            )
+
+    def abandoned(self) -> builtins.list[ProcessRun]:
+        """Running runs nobody advances: no owner, or an owner that died or let its lease lapse."""
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT * FROM process_runs WHERE status = 'running' ORDER BY created_at"
+            ).fetchall()
+        return [
+            _row_to_run(r)
+            for r in rows
+            if r["owner"] is None or self.lease.lapsed(r["owner"], r["lease_until"])
+        ]
+
     # ---- notices -------------------------------------------------------------------------
     def add_notice(self, run_id: str, step_id: str, message: str) -> bool:
         """Store a message for the requester once per step; False when it was already stored."""
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO process_run_notices (run_id, step_id, message, at)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO process_run_notices (run_id, step_id, message, at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (run_id, step_id) DO NOTHING",
                 (run_id, step_id, message, now_iso()),
             )
         return cur.rowcount == 1

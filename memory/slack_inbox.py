@@ -33,6 +33,7 @@ from typing import Any
 
 from memory.clock import now_iso
 from memory.db import Database
+from memory.sql import Connection
 
 LEASE_SECONDS = 60.0  # how long an owner's claim holds without renewal
 
@@ -73,8 +74,12 @@ class _Connections:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """Like ``Database.transaction`` (write lock up front), on this thread's connection."""
+        if self.db.path is None:  # PostgreSQL: the database's own pool already keeps them
+            with self.db.transaction() as pooled:
+                yield pooled
+            return
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -85,7 +90,11 @@ class _Connections:
         conn.execute("COMMIT")
 
     @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Iterator[Connection]:
+        if self.db.path is None:
+            with self.db.reading() as pooled:
+                yield pooled
+            return
         yield self._conn()
 
 
@@ -165,12 +174,16 @@ class Inbox:
             ).fetchone()
             if taken is not None:
                 return False
-            conn.execute(
+            # Two replicas given one event: the loser's insert waits for the winner's commit,
+            # then finds the message (or the event id) taken and inserts nothing.
+            cur = conn.execute(
                 "INSERT INTO slack_inbox"
                 " (message_key, event_id, payload, owner, lease_until, accepted_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (message_key, event_id, json.dumps(payload), self.owner, self._until(), now_iso()),
             )
+            if cur.rowcount != 1:
+                return False
             if thread is not None:
                 conn.execute(
                     "INSERT INTO joined_threads (channel, thread, joined_at) VALUES (?, ?, ?)"
@@ -225,9 +238,11 @@ class Inbox:
         """Open turns whose owner died or let its lease lapse, now owned by this process."""
         now = self._clock()
         with self.db.transaction() as conn:
+            # Turns another replica is taking over right now are left to it (SKIP LOCKED).
             rows = conn.execute(
                 "SELECT * FROM slack_inbox WHERE state = 'accepted'"
-                " AND (owner IS NULL OR owner <> ?) ORDER BY accepted_at",
+                " AND (owner IS NULL OR owner <> ?) ORDER BY accepted_at"
+                + self.db.db.dialect.for_update(skip_locked=True),
                 (self.owner,),
             ).fetchall()
             mine = [r for r in rows if r["lease_until"] < now or owner_gone(r["owner"])]

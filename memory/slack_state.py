@@ -1,17 +1,18 @@
 """What the Slack surface remembers: the threads the bot has joined and the approval cards shown.
 
 Follow-ups in a joined thread need no mention, so the set survives restarts; an approval card
-knows where it was posted, what it asked and who decided it, with an atomic claim so that a
-double click (or two replicas) acts on one decision once.
+knows where it was posted, what it asked and who decided it, with an atomic claim (a
+conditional update: on PostgreSQL the second replica waits for the first one's row lock, then
+finds the card decided) so that a double click, or two replicas, act on one decision once.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from memory.clock import now_iso
 from memory.db import Database
 
 
@@ -24,8 +25,9 @@ class JoinedThreads:
     def add(self, channel: str, thread: str) -> None:
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO joined_threads (channel, thread) VALUES (?, ?)",
-                (channel, thread),
+                "INSERT INTO joined_threads (channel, thread, joined_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (channel, thread) DO NOTHING",
+                (channel, thread, now_iso()),
             )
 
     def contains(self, channel: str, thread: str) -> bool:
@@ -76,10 +78,9 @@ class DecisionCards:
         """Mark the card as being decided by ``user``; False if it was decided (or claimed)."""
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "UPDATE decision_cards SET decided_by = ?, decision = ?,"
-                " decided_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+                "UPDATE decision_cards SET decided_by = ?, decision = ?, decided_at = ?"
                 " WHERE action_id = ? AND decided_by IS NULL",
-                (user, decision, action_id),
+                (user, decision, now_iso(), action_id),
             )
             return cur.rowcount == 1
 
@@ -99,7 +100,7 @@ class DecisionCards:
             )
 
 
-def _card(row: sqlite3.Row) -> DecisionCard:
+def _card(row: Any) -> DecisionCard:
     return DecisionCard(
         action_id=row["action_id"],
         channel=row["channel"],

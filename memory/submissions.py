@@ -3,7 +3,9 @@
 A submission is accepted at most once per idempotency key (the approval id when an approved
 action runs): a second ``create`` with the same key returns the first submission unchanged.
 Ids follow the form's own format (``REQ-{seq:05d}``, ``ORD-{year}-{seq:04d}``), numbered per
-form and year inside the write transaction so that concurrent submitters never share one.
+form and year inside the write transaction so that concurrent submitters never share one: on
+PostgreSQL two replicas may pick the same next number, the unique ``(form, year, seq)`` lets
+one insert win, and the other (having waited for it) takes the number after.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 from memory.clock import now_iso
 from memory.db import Database
 from memory.errors import NotFound
+
+# Each retry means another replica took the number just read: a handful is already absurd.
+_MAX_RACES = 20
 
 
 @dataclass(frozen=True)
@@ -56,26 +61,30 @@ class SubmissionStore:
         """Store a validated submission (or return the one already stored for this key)."""
         now = now_iso()
         year = datetime.now(UTC).year
+        stored = json.dumps(values, ensure_ascii=False, default=str)
         with self.db.transaction() as conn:
-            if idempotency_key:
+            for _ in range(_MAX_RACES):
+                if idempotency_key:
+                    row = conn.execute(
+                        "SELECT * FROM form_submissions WHERE idempotency_key = ?",
+                        (idempotency_key,),
+                    ).fetchone()
+                    if row:
+                        return _submission(row, created=False)
+                seq = self._next_seq(conn, form, year, first_number)
                 row = conn.execute(
-                    "SELECT * FROM form_submissions WHERE idempotency_key = ?", (idempotency_key,)
-                ).fetchone()
-                if row:
-                    return _submission(row, created=False)
-            seq = self._next_seq(conn, form, year, first_number)
-            sub_id = id_format.format(form=form, seq=seq, year=year)
-            conn.execute(
-                'INSERT INTO form_submissions (id, form, seq, year, "values", submitter, channel,'
-                " thread, status, idempotency_key, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?, ?, ?)",
-                (
-                    sub_id, form, seq, year, json.dumps(values, ensure_ascii=False, default=str),
-                    submitter, channel, thread, idempotency_key, now, now,
-                ),
-            )  # fmt: skip
-            row = conn.execute("SELECT * FROM form_submissions WHERE id = ?", (sub_id,)).fetchone()
-        return _submission(row, created=True)
+                    'INSERT INTO form_submissions (id, form, seq, year, "values", submitter,'
+                    " channel, thread, status, idempotency_key, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING RETURNING *",
+                    (
+                        id_format.format(form=form, seq=seq, year=year), form, seq, year, stored,
+                        submitter, channel, thread, idempotency_key, now, now,
+                    ),
+                ).fetchone()  # fmt: skip
+                if row is not None:
+                    return _submission(row, created=True)
+        raise RuntimeError(f"no free submission number for {form!r} after {_MAX_RACES} tries")
 
     @staticmethod
     def _next_seq(conn: Any, form: str, year: int, first_number: int) -> int:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.config import DEFAULT_WORKSPACE, Settings
+from tests.postgres import PostgresServer, start_server
 
 if TYPE_CHECKING:
     from bot.llm.engine.model import LoadedModel
@@ -37,6 +38,24 @@ def _model_loading_guard(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
         return
     allowed = request.node.get_closest_marker("real_model") is not None
     monkeypatch.setattr(loading, "ALLOW_MODEL_LOADS", allowed)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the session (tests/postgres.py); failing, not skipped,
+    when it cannot start: the stores promise PostgreSQL, so their tests must run on it."""
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's state lives: a SQLite file, or a fresh database on the session's server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
 
 
 @pytest.fixture(scope="session")

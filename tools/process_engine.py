@@ -9,7 +9,9 @@ person decided (a rejection runs the process's ``on_reject`` steps and ends ``re
 An email step whose message is still queued parks the run in ``waiting_delivery``: nothing
 after it runs and nobody is told it is done until the outbox has delivered it;
 ``resume_deliveries`` (start-up and the housekeeper) continues it then. ``recover`` is called
-at start-up. Tests stop a run at step boundaries through the ``on_step_applied`` /
+at start-up and by the housekeeper. Several replicas may share the runs: a replica advances a
+run only while it holds the run's lease (``RunStore.hold``, renewed before every step), so
+exactly one advances it, and a run whose replica died is taken over once its lease lapsed. Tests stop a run at step boundaries through the ``on_step_applied`` /
 ``on_step_done`` hooks, which production leaves unset.
 """
 
@@ -205,11 +207,20 @@ class ProcessEngine:
             run = self.runs.get(run_id)
             if run.status != "running":
                 return run
-            process = self.definition(run.process)
-            rejected = bool(run.values.get("_rejected"))
-            if not rejected and self._walk(process, run_id, process.steps, 0) == "stop":
-                return self.runs.get(run_id)
-            return self._finish(process, run_id)
+            if not self.runs.hold(run_id):
+                log.info("run %s is being advanced by another replica", run_id)
+                return run
+            try:
+                return self._advance_held(run)
+            finally:
+                self.runs.let_go(run_id)
+
+    def _advance_held(self, run: ProcessRun) -> ProcessRun:
+        process = self.definition(run.process)
+        rejected = bool(run.values.get("_rejected"))
+        if not rejected and self._walk(process, run.id, process.steps, 0) == "stop":
+            return self.runs.get(run.id)
+        return self._finish(process, run.id)
 
     def _finish(self, process: ProcessDef, run_id: str) -> ProcessRun:
         run = self.runs.get(run_id)
@@ -234,6 +245,9 @@ class ProcessEngine:
         record = self.runs.steps(run_id).get(step.id)
         if record is not None and record.status in ("done", "skipped"):
             return "next"
+        if not self.runs.renew(run_id):  # the lease lapsed and another replica took the run
+            log.warning("run %s: another replica took it over; this one stops", run_id)
+            return "stop"
         run = self.runs.get(run_id)
         if run.status != "running":  # cancelled meanwhile
             return "stop"
@@ -366,11 +380,10 @@ class ProcessEngine:
         return self.advance(run.id)
 
     def recover(self) -> list[ProcessRun]:
-        """At start-up: finish runs a crash left ``running``, runs whose approval was decided,
-        and runs whose queued email has been delivered since."""
-        resumed = [
-            self.advance(run.id) for run in self.runs.list(status=("running",), limit=10_000)
-        ]
+        """At start-up and in housekeeping: finish runs a crash left ``running`` (their
+        replica died or let its lease lapse), runs whose approval was decided, and runs whose
+        queued email has been delivered since."""
+        resumed = [self.advance(run.id) for run in self.runs.abandoned()]
         resumed += self.resume_deliveries()
         for run in self.runs.list(status=("waiting_approval",), limit=10_000):
             waiting = [r for r in self.runs.steps(run.id).values() if r.status == "waiting"]

@@ -45,6 +45,7 @@ def get_app() -> typer.Typer:
     if not _registered:
         from bot.cli import (
             bench_cmds,
+            db_cmds,
             doctor,
             eval_cmds,
             knowledge,
@@ -61,6 +62,7 @@ def get_app() -> typer.Typer:
             knowledge,
             tools_cmds,
             process_cmds,
+            db_cmds,
             train_cmds,
             eval_cmds,
             bench_cmds,

@@ -2,7 +2,7 @@
 
 The verdict is a list of checks, each marked works / works with a caveat / does not work, and
 each that is not fine names the one command (or setting) that fixes it: the workspace loads,
-the documents are indexed, the model is prepared and trained for this workspace, someone
+the state database is reachable and migrated, the documents are indexed, the model is prepared and trained for this workspace, someone
 holds every role the processes wait for, Slack and mail are connected.
 """
 
@@ -57,6 +57,7 @@ def verdict(settings: Any) -> list[Check]:
     """Every check, in the order a new user meets them."""
     checks: list[Callable[[Any], Check]] = [
         _workspace,
+        _state,
         _documents,
         _model,
         _training,
@@ -97,6 +98,13 @@ def _workspace(settings: Any) -> Check:
     return Check(
         "ok", f"workspace {where.name} ({company}): {len(forms)} forms, {len(processes)} processes"
     )
+
+
+def _state(settings: Any) -> Check:
+    from bot.cli.db_cmds import state_check
+
+    works, what, fix = state_check(settings)
+    return Check("ok" if works else "broken", what, fix)
 
 
 def _documents(settings: Any) -> Check:

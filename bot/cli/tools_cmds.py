@@ -142,7 +142,7 @@ def audit(
     from memory.audit import AuditLog
     from memory.db import Database
 
-    entries = AuditLog(Database(settings().state_db)).recent(
+    entries = AuditLog(Database(settings().state_store)).recent(
         user=user or None, tool=tool or None, status=status or None,
         approval_id=action or None, limit=limit,
     )  # fmt: skip
@@ -177,7 +177,7 @@ def outbox(
     from memory.errors import NotFound
     from tools import build_outbox
 
-    box = build_outbox(settings(), Database(settings().state_db))
+    box = build_outbox(settings(), Database(settings().state_store))
     try:
         if retry:
             msg = box.retry(retry)

@@ -73,7 +73,7 @@ def open_registry(settings: Settings) -> Any:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry, _engine = build_tools(
-        settings, Database(settings.state_db), knowledge=LazyKnowledge(settings)
+        settings, Database(settings.state_store), knowledge=LazyKnowledge(settings)
     )
     return registry
 

@@ -44,14 +44,14 @@ def approved_examples(
     settings: Settings, context: ModelContext, limit: int = 5000
 ) -> Iterator[dict[str, Any]]:
     """Training records from executed approvals (empty when there is no state database yet)."""
-    if not settings.state_db.is_file():
+    if settings.database_url is None and not settings.state_db.is_file():
         return
     from bot.agent import open_checkpointer
     from memory.approvals import ApprovalStore
     from memory.db import Database
 
-    store = ApprovalStore(Database(settings.state_db))
-    saver = open_checkpointer(str(settings.state_db))
+    store = ApprovalStore(Database(settings.state_store))
+    saver = open_checkpointer(settings.state_store)
     for action in store.list(status=["done"], limit=limit):
         if action.run_id or action.tool not in context.tool_names():
             continue
