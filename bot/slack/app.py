@@ -89,7 +89,7 @@ def create_app(
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     )
-    db = Database(settings.state_db)
+    db = Database(settings.state_store)
     surface = Surface(
         settings=settings,
         service=service,
