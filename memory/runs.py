@@ -384,7 +384,8 @@ class RunStore:
             )
 
     def abandoned(self) -> builtins.list[ProcessRun]:
-        """Running runs nobody advances: no owner, or an owner that died or let its lease lapse."""
+        """Running runs no other live replica advances: no owner, an owner that died or let
+        its lease lapse, or this process (whose engine knows which of its own it is advancing)."""
         with self.db.reading() as conn:
             rows = conn.execute(
                 "SELECT * FROM process_runs WHERE status = 'running' ORDER BY created_at"
@@ -392,7 +393,8 @@ class RunStore:
         return [
             _row_to_run(r)
             for r in rows
-            if r["owner"] is None or self.lease.lapsed(r["owner"], r["lease_until"])
+            if r["owner"] in (None, self.lease.owner)
+            or self.lease.lapsed(r["owner"], r["lease_until"])
         ]
 
     # ---- notices -------------------------------------------------------------------------

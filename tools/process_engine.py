@@ -383,7 +383,8 @@ class ProcessEngine:
         """At start-up and in housekeeping: finish runs a crash left ``running`` (their
         replica died or let its lease lapse), runs whose approval was decided, and runs whose
         queued email has been delivered since."""
-        resumed = [self.advance(run.id) for run in self.runs.abandoned()]
+        idle = [run for run in self.runs.abandoned() if not self._lock_for(run.id).locked()]
+        resumed = [self.advance(run.id) for run in idle]
         resumed += self.resume_deliveries()
         for run in self.runs.list(status=("waiting_approval",), limit=10_000):
             waiting = [r for r in self.runs.steps(run.id).values() if r.status == "waiting"]

@@ -129,6 +129,7 @@ def test_runs_are_advanced_by_one_lease_holder(open_db: Callable[[], Database]) 
     run, created = a.create(process="p", prefix="REQ", digits=5, requester="U1", values={},
                             idempotency_key="k1")  # fmt: skip
     assert created and not b.hold(run.id) and b.abandoned() == []
+    assert [r.id for r in a.abandoned()] == [run.id]  # its own: its engine knows if it works on it
     assert a.hold(run.id) and a.renew(run.id)
     now[0] += 31
     assert [r.id for r in b.abandoned()] == [run.id]
