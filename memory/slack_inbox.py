@@ -20,8 +20,6 @@ per transaction cost four times the transaction itself.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
 import threading
 import time
@@ -33,31 +31,10 @@ from typing import Any
 
 from memory.clock import now_iso
 from memory.db import Database
+from memory.leases import LEASE_SECONDS, owner_gone, process_owner
 from memory.sql import Connection
 
-LEASE_SECONDS = 60.0  # how long an owner's claim holds without renewal
-
-
-def process_owner() -> str:
-    """This process's owner id: host, pid and a boot nonce (a reused pid is another owner)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_gone(owner: str | None) -> bool:
-    """Whether ``owner`` ran on this host and its process no longer exists."""
-    if not owner:
-        return True
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another host's process: only its lease can tell
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
+__all__ = ["LEASE_SECONDS", "Inbox", "Spool", "Turn", "owner_gone", "process_owner"]
 
 
 class _Connections:
