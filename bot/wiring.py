@@ -17,7 +17,7 @@ import os
 import shutil
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,6 +196,7 @@ def build_app(settings: Settings, *, chat_model: Any = None, with_model: bool = 
             model,
             open_checkpointer(str(settings.state_db)),
             persona=Persona.of(settings.workspace),
+            clock=lambda: settings.today or date.today(),
             context_window=settings.context_window,
         )
 

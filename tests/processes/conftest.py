@@ -33,7 +33,7 @@ class Rig:
 
 
 @pytest.fixture
-def rig(workspace: Path, data_dir: Path, smtp_server: SmtpServer) -> Rig:
+def rig(workspace: Path, data_dir: Path, smtp_server: SmtpServer) -> Rig:  # noqa: F811
     settings = make_settings(workspace, data_dir, smtp_server.port)
     told: list[tuple[str, str]] = []
     engine, registry, _ = build_engine(settings, notify=lambda run, msg: told.append((run.id, msg)))
