@@ -163,7 +163,7 @@ def build_app(settings: Settings, *, chat_model: Any = None, with_model: bool = 
             "roles": roles.members,
         }
     )
-    db = Database(settings.state_db)
+    db = Database(settings.state_store)
     knowledge = LazyKnowledge(settings)
     approvals = ApprovalStore(db, ttl=timedelta(minutes=settings.approval_ttl_minutes))
     registry, engine = build_tools(settings, db, knowledge=knowledge)
@@ -194,7 +194,7 @@ def build_app(settings: Settings, *, chat_model: Any = None, with_model: bool = 
             model = make_chat_model(settings)
         return Agent(
             model,
-            open_checkpointer(str(settings.state_db)),
+            open_checkpointer(settings.state_store),
             persona=Persona.of(settings.workspace),
             clock=lambda: settings.today or date.today(),
             context_window=settings.context_window,
