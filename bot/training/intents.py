@@ -81,7 +81,7 @@ def clarify_intent(facts: WorkspaceFacts, name: str) -> Intent | None:
     usable = tuple(t for t in own if any("{" + f.name + "}" not in t for f in required))
     # Fewer questions than requests: a model taught to ask as often as to act asks by default.
     tool = _form_tool(facts, name)
-    return Intent(f"ask:{name}", (tool,), usable + GENERIC, fill, form=name, weight=0.35)
+    return Intent(f"ask:{name}", (tool,), usable + GENERIC, fill, form=name, weight=0.5)
 
 
 def _fixed(template: str, slots: Mapping[str, str], tool: str, args: Mapping[str, Any]) -> Filled:
@@ -211,13 +211,18 @@ def email_intents(facts: WorkspaceFacts) -> list[Intent]:
     ]
     bodies = facts.words.email_bodies or ["Could you have a look, please?", "Thanks for your help.",
                                           "Please confirm when it is done.", "I will send the details tomorrow."]  # fmt: skip
+    # A team mailbox is named as people name it ("the it helpdesk"); the call carries its address.
+    names = {a.lower(): f"the {n.replace('_', ' ')} team" if len(n) > 3 else n
+             for n, a in facts.profile.mailboxes.items()}  # fmt: skip
     intents = []
     for tool, verbs in (("send_email", ("send", "write")), ("draft_email", ("draft", "prepare"))):
 
         def fill(rng: random.Random, today: date, template: str, tool: str = tool) -> Filled:
             to, subject, body = v.pick(rng, addresses), v.pick(rng, subjects), v.pick(rng, bodies)
             args = {"to": [to], "subject": subject, "body": body}
-            return _fixed(template, {"to": to, "subject": subject, "body": body}, tool, args)
+            said = names.get(to) if rng.random() < 0.5 else None  # "write to finance"
+            slots = {"to": said or to, "subject": subject, "body": body}
+            return _fixed(template, slots, tool, args)
 
         templates = tuple(t.replace("{verb}", w) for t in EMAIL_TEMPLATES for w in verbs)
         intents.append(Intent(tool, (tool,), templates, fill))

@@ -193,7 +193,10 @@ def _date(
         offset = (start - today).days
         day, said = v.a_date(rng, today, (offset, offset + rng.randint(0, 9)), date_order)
     elif PAST_WORDS.search(f"{f.label} {f.help}".lower()):
-        day, said = v.a_date(rng, today, (-25, 0), date_order)
+        window = (
+            (-6, 0) if rng.random() < 0.5 else (-25, 0)
+        )  # recent days: "yesterday", "last Friday"
+        day, said = v.a_date(rng, today, window, date_order)
     else:
         day, said = v.a_date(rng, today, (2, 60), date_order)
     request.dates[f.name] = day

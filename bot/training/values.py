@@ -60,7 +60,7 @@ def written_date(rng: random.Random, day: date, today: date, date_order: str = "
     """``day`` as people write it: ISO, "14 March", "March 14, 2026", "14/03/2026", "yesterday"."""
     relative = _relative(day, today)
     style = rng.random()
-    if relative and style < 0.25:
+    if relative and style < 0.4:
         return relative
     if style < 0.5:
         return day.isoformat()
@@ -125,10 +125,12 @@ def an_amount(
     text = f"{value:,.2f}" if not float(gold).is_integer() else f"{int(gold):,}"
     if rng.random() < 0.5:
         text = text.replace(",", "")
-    comma = decimal_separator == "," or rng.random() < 0.12
+    comma = decimal_separator == "," or rng.random() < 0.25
+    if comma and "." not in text and rng.random() < 0.5:
+        text += ".00"  # "1,250.00" becomes "1.250,00" below, as written on the continent
     if comma and "." in text:
         text = text.replace(",", " ").replace(".", ",").replace(" ", ".")
-        gold = text  # "31,50": code reads it with the workspace's decimal separator
+        gold = text  # copied as written  # "31,50": code reads it with the workspace's decimal separator
     if not currency:
         return Said(text, gold)
     word, code, symbol = CURRENCY_WORDS.get(currency, (currency, currency, currency))
