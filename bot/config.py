@@ -49,6 +49,20 @@ class Settings(BaseSettings):
         description="PostgreSQL for the state (postgresql://user:pass@host/db), shared by "
         "every replica; unset: the embedded SQLite file data_dir/state.db (one host only).",
     )
+    lease_seconds: float = Field(
+        60.0,
+        ge=1.0,
+        le=3600.0,
+        description="How long a replica's claim on shared work (a turn, an approved action, a "
+        "process run) holds without renewal; a replica that died is taken over after it.",
+    )
+    housekeeping_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        le=3600.0,
+        description="Seconds between housekeeping rounds: queued mail is sent, runs and "
+        "actions left by a dead replica are taken over, overdue approvals expire.",
+    )
 
     # ---- the language model -------------------------------------------------------------
     llm_backend: Literal["local", "remote"] = Field(

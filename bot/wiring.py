@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.service import Service
 from memory.approvals import ApprovalStore
 from memory.db import Database
+from memory.leases import Lease, process_lease
 
 if TYPE_CHECKING:
     from tools.processes import ProcessEngine
@@ -165,8 +166,10 @@ def build_app(settings: Settings, *, chat_model: Any = None, with_model: bool = 
     )
     db = Database(settings.state_store)
     knowledge = LazyKnowledge(settings)
-    approvals = ApprovalStore(db, ttl=timedelta(minutes=settings.approval_ttl_minutes))
-    registry, engine = build_tools(settings, db, knowledge=knowledge)
+    # One owner id and lease for every claim this process takes (actions, process runs).
+    lease = Lease(process_lease().owner, settings.lease_seconds)
+    approvals = ApprovalStore(db, ttl=timedelta(minutes=settings.approval_ttl_minutes), lease=lease)
+    registry, engine = build_tools(settings, db, knowledge=knowledge, lease=lease)
     actions = ActionRunner(
         approvals, registry, roles_of=roles.of, role_members=roles.who, engine=engine
     )

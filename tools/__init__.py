@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 from memory.db import Database
 from memory.drafts import DraftStore
+from memory.leases import Lease
 from memory.runs import RunStore
 from memory.sheet_writes import SheetWriteJournal
 from memory.submissions import SubmissionStore
@@ -119,8 +120,11 @@ class Toolset(NamedTuple):
     engine: ProcessEngine
 
 
-def build_tools(settings: ToolSettings, db: Database, knowledge: Any = None) -> Toolset:
-    """Every tool, in one list, over these settings and this database."""
+def build_tools(
+    settings: ToolSettings, db: Database, knowledge: Any = None, lease: Lease | None = None
+) -> Toolset:
+    """Every tool, in one list, over these settings and this database; ``lease``: how this
+    process claims the process runs it advances (default: the process's own)."""
     workspace = Path(settings.workspace)
     forms = load_forms(workspace)
     specs: list[ToolSpec] = []
@@ -130,7 +134,7 @@ def build_tools(settings: ToolSettings, db: Database, knowledge: Any = None) -> 
     specs += make_sheet_tools(Sheets(workspace, journal=SheetWriteJournal(db)))
     outbox = build_outbox(settings, db)
     specs += make_email_tools(outbox, EmailTemplates(workspace / "templates"), DraftStore(db))
-    engine = ProcessEngine(RunStore(db), workspace, forms=forms)
+    engine = ProcessEngine(RunStore(db, lease=lease), workspace, forms=forms)
     specs += make_process_tools(engine)
     conventions = conventions_of(workspace)
     wraps = {n: str(p.form) for n, p in engine.definitions().items() if p.form}

@@ -198,7 +198,7 @@ def _preload(app: Any) -> None:
 def _housekeeper(app: Any) -> Any:
     from bot.background import Housekeeper, housekeeping_chores
 
-    return Housekeeper(housekeeping_chores(app)).start()
+    return Housekeeper(housekeeping_chores(app), app.settings.housekeeping_seconds).start()
 
 
 def _recover(app: Any) -> None:

@@ -98,7 +98,7 @@ def create_app(
         dedupe=Dedupe(db),
         threads=JoinedThreads(db),
         cards=DecisionCards(db),
-        inbox=Inbox(db),
+        inbox=Inbox(db, lease=settings.lease_seconds),
         spool=Spool(db),
         add_document=add_document,
     )
