@@ -189,6 +189,17 @@ class Settings(BaseSettings):
         "https://slack.com/api/",
         description="Slack Web API base URL (tests point it at a local server).",
     )
+    slack_agent: bool = Field(
+        True,
+        description="Slack's agent features: native streaming with task updates, the thread "
+        "status, agent sessions with a stop button, suggested prompts; off (or where a workspace "
+        "refuses them): a message updated with chat.update.",
+    )
+    docs_url: str | None = Field(
+        None,
+        description="Where people read the process documents (a base URL; a cited document's "
+        "path is appended): streamed answers then link their sources.",
+    )
     http_host: str = Field("0.0.0.0", description="HTTP mode: address to listen on.")
     http_port: int = Field(3000, ge=1, le=65535, description="HTTP mode: port to listen on.")
     workers: int = Field(4, ge=1, le=64, description="Conversations worked on at once.")

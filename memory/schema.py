@@ -164,3 +164,20 @@ Table(
     _text("path"), _text("sheet"), _text("operation"), _text("status"), _text("before_hash"),
     _text("after_hash"), _text("row_values"), _text("created_at"), Column("finished_at", Text),
 )  # fmt: skip
+
+Table(
+    "slack_answers",
+    METADATA,
+    Column("answer_id", Text, primary_key=True),
+    _text("channel"), _text("thread"), Column("turn", Integer, nullable=False),
+    _text("question"), _text("answer"), _text("model"), _text("adapter", ""),
+    Column("message_ts", Text), _text("created_at"),
+    Index("slack_answers_thread", "channel", "thread", "turn"),
+)  # fmt: skip
+Table(
+    "slack_feedback",
+    METADATA,
+    Column("answer_id", Text, primary_key=True),
+    Column("user_id", Text, primary_key=True),
+    _text("rating"), _text("pressed_at"),
+)  # fmt: skip

@@ -38,12 +38,14 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.config import Settings
 from bot.events import ConversationService
 from bot.priority import URGENT, Priority
-from bot.slack import actions, commands, events, forms, turns
+from bot.slack import actions, assistant, commands, events, feedback, forms, turns
+from bot.slack.agent import Capabilities
 from bot.slack.surface import AddDocument, Surface, log
 from bot.slack.worker import WorkQueue
 from memory.db import Database
 from memory.dedupe import Dedupe
 from memory.errors import ConfigError, new_error_id
+from memory.slack_feedback import Answers
 from memory.slack_inbox import Inbox, Spool
 from memory.slack_state import DecisionCards, JoinedThreads
 
@@ -100,7 +102,10 @@ def create_app(
         cards=DecisionCards(db),
         inbox=Inbox(db, lease=settings.lease_seconds),
         spool=Spool(db),
+        answers=Answers(db),
+        caps=Capabilities(settings.slack_agent),
         add_document=add_document,
+        answered_by=answered_by(settings),
     )
     # The secret is passed even when empty so that bolt never reads the environment itself;
     # verification stays on: Socket Mode requests are exempt, HTTP requests never are.
@@ -114,12 +119,17 @@ def create_app(
         name="rpa-agent",
     )
     app.error(_on_error)
-    for part in (events, commands, actions, forms):
+    for part in (assistant, events, commands, actions, feedback, forms):
         part.register(app, surface)
     _SURFACES[app] = surface
     surface.queue.every(surface.inbox.lease / 3, lambda: _renew(surface))
     turns.resume(surface)
     return app
+
+
+def answered_by(settings: Settings) -> tuple[str, str]:
+    """The model and adapter that write the answers, as ``rpa-agent feedback`` names them."""
+    return settings.model, settings.adapter.name if settings.adapter else ""
 
 
 async def _renew(surface: Surface) -> None:

@@ -16,7 +16,10 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ContextActionsBlock,
     ContextBlock,
+    FeedbackButtonObject,
+    FeedbackButtonsElement,
     HeaderBlock,
     MarkdownTextObject,
     SectionBlock,
@@ -28,6 +31,7 @@ SECTION_LIMIT = 3000  # characters in one section block's text
 CONTEXT_LIMIT = 10  # elements in one context block
 APPROVE, EDIT, REJECT = "rpa_approve", "rpa_edit", "rpa_reject"
 FILE_ADD, FILE_SKIP = "rpa_file_add", "rpa_file_skip"
+FEEDBACK = "rpa_feedback"  # the feedback buttons under an answer; value "positive:ANSWER_ID"
 
 HELP_TEXT = (
     "*rpa-agent* — what `/rpa` can do:\n"
@@ -81,13 +85,45 @@ def citation_context(citations: Sequence[Citation]) -> ContextBlock | None:
     return ContextBlock(elements=elements)
 
 
-def answer_blocks(mrkdwn: str, citations: Sequence[Citation] = ()) -> list[dict[str, Any]]:
-    """One part of an answer, already escaped and split to SECTION_LIMIT, and maybe its sources."""
+def answer_blocks(
+    mrkdwn: str, citations: Sequence[Citation] = (), feedback: str = ""
+) -> list[dict[str, Any]]:
+    """One part of an answer, already escaped and split to SECTION_LIMIT, and maybe its sources
+    and (``feedback``: the answer's id) the feedback buttons."""
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=mrkdwn or " "))]
     context = citation_context(citations)
     if context is not None:
         blocks.append(context)
-    return render(blocks)
+    rendered = render(blocks)
+    if feedback:
+        rendered.append(feedback_block(feedback))
+    return rendered
+
+
+def feedback_block(answer_id: str) -> dict[str, Any]:
+    """The feedback buttons that end an answer (a press comes back as ``FEEDBACK``)."""
+    buttons = FeedbackButtonsElement(
+        action_id=FEEDBACK,
+        positive_button=FeedbackButtonObject(
+            text="Good answer",
+            accessibility_label="This answer helped",
+            value=f"positive:{answer_id}",
+        ),
+        negative_button=FeedbackButtonObject(
+            text="Bad answer",
+            accessibility_label="This answer did not help",
+            value=f"negative:{answer_id}",
+        ),
+    )
+    return ContextActionsBlock(block_id=f"feedback_{answer_id}"[:255], elements=[buttons]).to_dict()
+
+
+def parse_feedback(value: str) -> tuple[str, str] | None:
+    """``(rating, answer_id)`` from a feedback button's value; None when it is not one."""
+    rating, _, answer_id = value.partition(":")
+    if rating not in ("positive", "negative") or not answer_id:
+        return None
+    return rating, answer_id
 
 
 def status_blocks(message: str) -> list[dict[str, Any]]:

@@ -65,7 +65,8 @@ def route(surface: Surface, ack: Ack, command: dict[str, Any], respond: Respond)
     elif name == "run" and " " not in argument and _open_process_form(surface, command, argument):
         pass  # the modal collects the inputs; its submission starts the run
     elif name == "ask":
-        surface.queue.submit(lambda: _ask(surface, inbound, argument, respond))
+        team = str(command.get("team_id") or "")
+        surface.queue.submit(lambda: _ask(surface, inbound, argument, respond, team))
     else:
         surface.queue.submit(lambda: _service_command(surface, inbound, name, argument, respond))
 
@@ -118,7 +119,9 @@ def _open_process_form(surface: Surface, command: dict[str, Any], name: str) -> 
     return True
 
 
-async def _ask(surface: Surface, inbound: Inbound, question: str, respond: Respond) -> None:
+async def _ask(
+    surface: Surface, inbound: Inbound, question: str, respond: Respond, team: str = ""
+) -> None:
     """Post the question in the channel and answer in its thread (privately if not a member)."""
     try:
         posted = await asyncio.to_thread(
@@ -134,7 +137,7 @@ async def _ask(surface: Surface, inbound: Inbound, question: str, respond: Respo
         return
     thread = str(posted["ts"])
     turn = dataclasses.replace(inbound, thread=thread, text=question)
-    turns.accept(surface, f"msg:{inbound.channel}:{thread}", None, turn)
+    turns.accept(surface, f"msg:{inbound.channel}:{thread}", None, turn, team=team)
 
 
 async def _service_command(

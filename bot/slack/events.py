@@ -69,7 +69,9 @@ def on_message_event(
         surface="slack",
         event_id=body.get("event_id"),
     )
-    turns.accept(surface, f"msg:{channel}:{ts}", body.get("event_id"), inbound, kind, shared)
+    team = str(body.get("team_id") or event.get("team") or "")
+    key = f"msg:{channel}:{ts}"
+    turns.accept(surface, key, body.get("event_id"), inbound, kind, shared, team)
 
 
 def _from_a_person(event: dict[str, Any], bot_user: str | None) -> bool:

@@ -3,7 +3,14 @@
 ``answer_turn`` takes one accepted turn from its first visible message (a queued note with its
 position when every slot is busy) to its answer, and marks it answered only once the answer is
 in the thread; ``run_turn`` streams the service's events into the reply; ``collect`` gathers a
-model-free command's events into one ``Outcome`` to show at once. Any failure ends with a short
+model-free command's events into one ``Outcome`` to show at once.
+
+Where Slack's agent features are on, each message chooses its stream: native streaming
+(``NativeStream``) unless this process saw the workspace refuse it or the reply continues a
+message shown before a restart, else the classic ``ReplyStream``. The thread's status and
+session follow the turn (``ThreadStatus``); every answer is kept (``memory/slack_feedback.py``)
+with its turn and the model that wrote it, and ends with the feedback buttons. An answer the
+person stopped keeps what it showed and says it was stopped. Any failure ends with a short
 reply naming an error id, and the log holds the traceback under that id: the bot is never
 silent. At shutdown a turn is told so in its thread and stays owed: the next start answers it.
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -29,7 +37,9 @@ from bot.events import (
     TextDelta,
     ToolActivity,
 )
+from bot.slack.agent import ThreadStatus, waiting_text
 from bot.slack.blocks import approval_card
+from bot.slack.native import NativeStream
 from bot.slack.streaming import WORKING, ReplyStream
 from bot.slack.surface import Surface
 from bot.slack.worker import Ticket
@@ -117,8 +127,25 @@ async def post_card(
     return ts
 
 
-def reply_stream(surface: Surface, inbound: Inbound, reply_ts: str | None = None) -> ReplyStream:
-    """The stream of a reply in the inbound's thread (continuing ``reply_ts`` if it has one)."""
+Stream = ReplyStream | NativeStream
+
+
+def reply_stream(
+    surface: Surface, inbound: Inbound, reply_ts: str | None = None, team: str = ""
+) -> Stream:
+    """The stream of a reply in the inbound's thread: native where this workspace takes it,
+    else classic (always classic when it continues ``reply_ts``, a message shown before)."""
+    if reply_ts is None and surface.caps.on["native"]:
+        return NativeStream(
+            surface.client,
+            inbound.channel,
+            inbound.thread,
+            team=team,
+            user=inbound.user,
+            caps=surface.caps,
+            docs_url=surface.settings.docs_url,
+            min_interval=surface.min_update_interval,
+        )
     return ReplyStream(
         surface.client,
         inbound.channel,
@@ -128,10 +155,15 @@ def reply_stream(surface: Surface, inbound: Inbound, reply_ts: str | None = None
     )
 
 
+def thread_status(surface: Surface, inbound: Inbound) -> ThreadStatus:
+    return ThreadStatus(surface.client, surface.caps, inbound.channel, inbound.thread, inbound.user)
+
+
 async def answer_turn(surface: Surface, turn: Turn, ticket: Ticket) -> None:
     """Answer one accepted turn: first message now, the answer once a slot is free."""
     inbound = Inbound(**turn.payload["inbound"])
-    stream = reply_stream(surface, inbound, turn.reply_ts)
+    stream = reply_stream(surface, inbound, turn.reply_ts, str(turn.payload.get("team") or ""))
+    status = thread_status(surface, inbound)
     try:
         queued = ticket.queued
         await stream.start(queued_text(ticket.ahead) if queued else WORKING)
@@ -141,10 +173,17 @@ async def answer_turn(surface: Surface, turn: Turn, ticket: Ticket) -> None:
         if queued:
             await stream.status(WORKING, now=True)
         await surface.queue.store(surface.inbox.started, turn.key)
-        answered = await run_turn(surface, stream, lambda: surface.service.handle(inbound))
+        first = not await surface.queue.store(
+            surface.answers.turns, inbound.channel, inbound.thread
+        )
+        await status.working(inbound.text, first=first)
+        answered = await run_turn(
+            surface, stream, lambda: surface.service.handle(inbound), status, inbound
+        )
     except asyncio.CancelledError:  # shutting down: say so; the turn stays owed
         note = RESTARTING if ticket.held else RESTARTING_QUEUED
         await _quietly(stream.interrupt(note), "could not tell a thread about the restart")
+        await _quietly(status.done(), "could not end a thread's session")
         raise
     if answered:
         await surface.queue.store(surface.inbox.answered, turn.key)
@@ -158,53 +197,112 @@ async def _quietly(call: Awaitable[object], what: str) -> None:
 
 
 async def run_turn(
-    surface: Surface, stream: ReplyStream, events: Callable[[], AsyncIterator[Event]]
+    surface: Surface,
+    stream: Stream,
+    events: Callable[[], AsyncIterator[Event]],
+    status: ThreadStatus | None = None,
+    inbound: Inbound | None = None,
 ) -> bool:
     """Stream one turn into its thread; any failure becomes a reply with an error id.
 
     True once the thread shows a final message (the answer, or the failure's short note).
+    ``status``: the thread's status and session, which follow the turn; ``inbound``: the
+    request, kept with the answer.
     """
+    status = status or ThreadStatus(surface.client, surface.caps, "", "", "")
     try:
         if not stream.messages:
             await stream.start()
-        await _render(surface, stream, events())
+        waiting = await _render(surface, stream, events(), status, inbound)
+        await status.done(waiting=waiting)
         return True
     except Exception:  # the surface's one catch-all: log under an id, tell the person
         error_id = new_error_id()
         log.exception(
             "reply failed in %s thread %s [%s]", stream.channel, stream.thread_ts, error_id
         )
+        await _quietly(status.done(), "could not end a thread's session")
         return await _report(stream, failure_text(error_id), error_id)
 
 
-async def _render(surface: Surface, stream: ReplyStream, events: AsyncIterator[Event]) -> None:
-    citations: list[Citation] = []
-    final_text, approvals, error = "", 0, None
+@dataclass
+class _Seen:
+    """What a turn's events amounted to."""
+
+    text: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    approvals: int = 0
+    error: Error | None = None
+    stopped: str = ""  # why the service stopped the turn early ("person", "deadline")
+
+
+async def _render(
+    surface: Surface,
+    stream: Stream,
+    events: AsyncIterator[Event],
+    status: ThreadStatus,
+    inbound: Inbound | None,
+) -> bool:
+    """Show the turn; True when it ended waiting for an approval."""
+    seen = _Seen()
     async for event in events:
         if isinstance(event, TextDelta):
             await stream.delta(event.text)
         elif isinstance(event, ToolActivity):
             await stream.status(event.message)
+            await status.show(event.message)
         elif isinstance(event, CitationEvent):
-            citations.extend(event.citations)
+            seen.citations.extend(event.citations)
+            await stream.cite(event.citations)
         elif isinstance(event, ApprovalRequest):
             await post_card(surface, stream.channel, stream.thread_ts, event)
-            approvals += 1
+            seen.approvals += 1
+            await status.show(waiting_text(event.role, event.approvers))
         elif isinstance(event, Final):
-            final_text = event.text
-            citations.extend(event.citations)
+            seen.text = event.text
+            seen.citations.extend(event.citations)
+            seen.stopped = str(event.data.get("stopped") or "")
         elif isinstance(event, Error):
-            error = event
-    if error is not None:
-        log.warning("service reported an error [%s]: %s", error.error_id, error.message)
-        await stream.fail(failure_text(error.error_id, error.message))
+            seen.error = event
+    await _end(surface, stream, seen, inbound)
+    return seen.approvals > 0 and not (seen.error or seen.stopped)
+
+
+async def _end(surface: Surface, stream: Stream, seen: _Seen, inbound: Inbound | None) -> None:
+    """The turn's last words: the failure, the stop, or the answer with its feedback buttons."""
+    if seen.error is not None:
+        log.warning("service reported an error [%s]: %s", seen.error.error_id, seen.error.message)
+        await stream.fail(failure_text(seen.error.error_id, seen.error.message))
         return
+    if seen.stopped == "person":
+        log.info("the answer in %s thread %s was stopped", stream.channel, stream.thread_ts)
+        await stream.stopped(seen.text)
+        return
+    if seen.stopped:
+        await stream.finish(seen.text, seen.citations)
+        return
+    final_text = seen.text
     if not (final_text or stream.text):
-        final_text = SENT_FOR_APPROVAL if approvals else NO_ANSWER
-    await stream.finish(final_text or None, citations)
+        final_text = SENT_FOR_APPROVAL if seen.approvals else NO_ANSWER
+    answer_id = await _keep(surface, stream, inbound, final_text or stream.text)
+    await stream.finish(final_text or None, seen.citations, feedback=answer_id)
 
 
-async def _report(stream: ReplyStream, text: str, error_id: str) -> bool:
+async def _keep(surface: Surface, stream: Stream, inbound: Inbound | None, answer: str) -> str:
+    """Store the answer before its feedback buttons can be pressed; returns its id."""
+    if inbound is None:
+        return ""
+    answer_id = f"A{uuid.uuid4().hex[:12]}"
+    model, adapter = surface.answered_by
+    await surface.queue.store(
+        surface.answers.record,
+        answer_id, inbound.channel, inbound.thread, inbound.text, answer.strip(), model, adapter,
+        stream.messages[0] if stream.messages else None,
+    )  # fmt: skip
+    return answer_id
+
+
+async def _report(stream: Stream, text: str, error_id: str) -> bool:
     try:
         if stream.messages:
             await stream.fail(text)

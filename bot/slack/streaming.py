@@ -83,11 +83,14 @@ class ReplyStream:
         if self._due():
             await self._flush(final=False, citations=())
 
-    async def finish(self, text: str | None = None, citations: Sequence[Citation] = ()) -> None:
-        """Show the complete answer (``text`` wins over the streamed deltas when given)."""
+    async def finish(
+        self, text: str | None = None, citations: Sequence[Citation] = (), feedback: str = ""
+    ) -> None:
+        """Show the complete answer (``text`` wins over the streamed deltas when given), its
+        sources and (``feedback``: the answer's id) the feedback buttons under its last part."""
         if text:
             self.text = text
-        await self._flush(final=True, citations=citations)
+        await self._flush(final=True, citations=citations, feedback=feedback)
 
     async def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
         """A further message in the thread (an error note, an approval card); returns its ts."""
@@ -108,6 +111,13 @@ class ReplyStream:
         else:
             await self.start(message)
 
+    async def cite(self, citations: Sequence[Citation]) -> None:
+        """Documents a tool found: this reply shows them under its end (``finish``)."""
+
+    async def stopped(self, message: str) -> None:
+        """The person stopped the answer: what came so far stays, ``message`` says so."""
+        await self.fail(message)
+
     async def fail(self, message: str) -> None:
         """End the reply with a short failure note (in place of "working..." if nothing came)."""
         if not self.text and self.messages:
@@ -118,7 +128,7 @@ class ReplyStream:
     def _due(self) -> bool:
         return self.clock() - self._last_update >= self.min_interval
 
-    async def _flush(self, final: bool, citations: Sequence[Citation]) -> None:
+    async def _flush(self, final: bool, citations: Sequence[Citation], feedback: str = "") -> None:
         body = self.text.strip()
         parts = split_text(escape(body), self.limit) if body else []
         if not parts:
@@ -126,7 +136,8 @@ class ReplyStream:
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             shown = part if (final or not last) else f"{part} …"
-            blocks = answer_blocks(shown, citations if (final and last) else ())
+            done = final and last
+            blocks = answer_blocks(shown, citations if done else (), feedback if done else "")
             if index < len(self.messages):
                 await self._update(index, shown, blocks)
             else:

@@ -31,10 +31,14 @@ def accept(
     inbound: Inbound,
     kind: Kind = "turn",
     shared: list[dict[str, Any]] | None = None,
+    team: str = "",
 ) -> bool:
     """Claim and schedule what a message is owed, joining its thread (follow-ups there need no
-    mention); False when it was claimed before."""
-    payload = {"kind": kind, "inbound": dataclasses.asdict(inbound), "files": shared or []}
+    mention); False when it was claimed before. ``team``: the person's workspace (a native
+    stream's recipient)."""
+    payload = {
+        "kind": kind, "inbound": dataclasses.asdict(inbound), "files": shared or [], "team": team,
+    }  # fmt: skip
     thread = (inbound.channel, inbound.thread)
     if not surface.inbox.accept(message_key, event_id, payload, thread):
         log.info("skipping a repeated delivery of %s (event %s)", message_key, event_id)

@@ -5,6 +5,13 @@ Each ``POST /api/<method>`` answers canned JSON (overridable per method, or an e
 command's ``response_url`` and ``/files/<id>`` serves downloads; both are logged too. Tests
 wait on the log (``wait_for``) instead of sleeping, and every Block Kit payload that passed
 through can be validated with ``slack_sdk.models`` (``validate_block_kit``).
+
+The methods of Slack's platform for AI apps follow Slack's rules (``AGENT_METHODS``):
+``chat.startStream`` needs ``recipient_team_id`` and ``recipient_user_id`` outside a DM, text
+stays within 12,000 characters per call, chunks must parse as ``slack_sdk`` chunk models,
+``appendStream`` / ``stopStream`` need a message still streaming (``stop_streams`` plays the
+person's stop button); ``assistant.threads.*`` and ``agents.sessions.setStatus`` check their
+required arguments and allowed values. A broken rule answers Slack's error code.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ class MockSlackApi:
         self.replies: dict[str, Reply] = {}
         self.files: dict[str, bytes] = {}
         self.socket_url = "ws://127.0.0.1:1/unset"
+        self.streams: dict[str, dict[str, Any]] = {}  # ts -> channel, thread_ts, state, chunks
         self._ts = itertools.count(1)
         self._cond = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -79,7 +87,23 @@ class MockSlackApi:
     def next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
 
+    def stop_streams(self, channel: str, thread_ts: str) -> list[str]:
+        """The person pressed stop: Slack ends the thread's open streams; returns their ts."""
+        with self._cond:
+            stopped = [
+                ts
+                for ts, s in self.streams.items()
+                if s["channel"] == channel
+                and s["thread_ts"] == thread_ts
+                and s["state"] == "streaming"
+            ]
+            for ts in stopped:
+                self.streams[ts]["state"] = "stopped"
+            return stopped
+
     def _default(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if method in AGENT_METHODS:
+            return AGENT_METHODS[method](self, payload)
         if method == "auth.test":
             return {
                 "ok": True,
@@ -204,6 +228,8 @@ def validate_block_kit(calls: list[Call]) -> int:
         blocks = call.payload.get("blocks")
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
+        for chunk in call.payload.get("chunks") or []:  # streamed blocks are Block Kit too
+            blocks = [*(blocks or []), *(chunk.get("blocks") or [])]
         for block in blocks or []:
             parsed = Block.parse(block)
             assert parsed is not None, f"{call.method}: unknown block {block!r}"
@@ -216,3 +242,140 @@ def validate_block_kit(calls: list[Call]) -> int:
             View(**view).to_dict()
             checked += 1
     return checked
+
+
+# ---- Slack's platform for AI apps -------------------------------------------------------------
+TEXT_LIMIT = 12_000  # markdown_text of one streaming call
+SESSION_STATUSES = {"active", "processing", "suspended", "closed"}
+
+
+def _error(error: str, **extra: Any) -> dict[str, Any]:
+    return {"ok": False, "error": error, **extra}
+
+
+def _chunk_problem(payload: dict[str, Any]) -> str | None:
+    """Slack's error for the payload's text and chunks, if any."""
+    from slack_sdk.models.messages.chunk import Chunk
+
+    if len(payload.get("markdown_text") or "") > TEXT_LIMIT:
+        return "msg_too_long"
+    for chunk in payload.get("chunks") or []:
+        parsed = Chunk.parse(chunk)
+        if parsed is None:
+            return "invalid_chunks"
+        parsed.to_dict()  # validates
+        if chunk.get("type") == "markdown_text" and len(chunk.get("text") or "") > TEXT_LIMIT:
+            return "msg_too_long"
+        if chunk.get("type") == "task_update" and chunk.get("status") not in (
+            "pending",
+            "in_progress",
+            "complete",
+            "error",
+        ):
+            return "invalid_chunks"
+    return None
+
+
+def _start_stream(api: MockSlackApi, payload: dict[str, Any]) -> dict[str, Any]:
+    channel, thread_ts = payload.get("channel"), payload.get("thread_ts")
+    if not channel:
+        return _error("channel_not_found")
+    if not thread_ts:
+        return _error("invalid_arguments", detail="thread_ts is required")
+    if not str(channel).startswith("D"):  # outside a DM Slack must know who reads the stream
+        if not payload.get("recipient_team_id"):
+            return _error("missing_recipient_team_id")
+        if not payload.get("recipient_user_id"):
+            return _error("missing_recipient_user_id")
+    if payload.get("task_display_mode") not in (None, "timeline", "plan"):
+        return _error("invalid_arguments", detail="task_display_mode")
+    problem = _chunk_problem(payload)
+    if problem:
+        return _error(problem)
+    ts = api.next_ts()
+    with api._cond:
+        api.streams[ts] = {
+            "channel": channel, "thread_ts": thread_ts, "state": "streaming",
+            "chunks": list(payload.get("chunks") or []),
+        }  # fmt: skip
+    return {"ok": True, "channel": channel, "ts": ts}
+
+
+def _streaming(api: MockSlackApi, payload: dict[str, Any]) -> dict[str, Any] | None:
+    stream = api.streams.get(str(payload.get("ts")))
+    if stream is None or stream["channel"] != payload.get("channel"):
+        return _error("message_not_found")
+    if stream["state"] != "streaming":
+        return _error("message_not_in_streaming_state")
+    problem = _chunk_problem(payload)
+    return _error(problem) if problem else None
+
+
+def _append_stream(api: MockSlackApi, payload: dict[str, Any]) -> dict[str, Any]:
+    refused = _streaming(api, payload)
+    if refused:
+        return refused
+    api.streams[str(payload["ts"])]["chunks"].extend(payload.get("chunks") or [])
+    return {"ok": True, "channel": payload["channel"], "ts": payload["ts"]}
+
+
+def _stop_stream(api: MockSlackApi, payload: dict[str, Any]) -> dict[str, Any]:
+    refused = _streaming(api, payload)
+    if refused:
+        return refused
+    if payload.get("session_status") not in (None, *SESSION_STATUSES):
+        return _error("invalid_arguments", detail="session_status")
+    stream = api.streams[str(payload["ts"])]
+    stream["chunks"].extend(payload.get("chunks") or [])
+    stream["state"] = "stopped"
+    return {"ok": True, "channel": payload["channel"], "ts": payload["ts"]}
+
+
+def _set_status(api: MockSlackApi, payload: dict[str, Any]) -> dict[str, Any]:
+    if not (payload.get("channel_id") and payload.get("thread_ts")) or "status" not in payload:
+        return _error("invalid_arguments")
+    messages = payload.get("loading_messages") or []
+    if len(messages) > 10 or any(len(m) > 100 for m in messages):  # Slack's limits
+        return _error("invalid_arguments", detail="loading_messages")
+    return {"ok": True}
+
+
+def _set_prompts(api: MockSlackApi, payload: dict[str, Any]) -> dict[str, Any]:
+    prompts = payload.get("prompts") or []
+    if not payload.get("channel_id") or not 1 <= len(prompts) <= 4:
+        return _error("invalid_arguments")
+    if any(not (p.get("title") and p.get("message")) for p in prompts):
+        return _error("invalid_arguments", detail="prompts need a title and a message")
+    return {"ok": True}
+
+
+def _set_title(api: MockSlackApi, payload: dict[str, Any]) -> dict[str, Any]:
+    if not (payload.get("channel_id") and payload.get("thread_ts") and payload.get("title")):
+        return _error("invalid_arguments")
+    return {"ok": True}
+
+
+def _session_status(api: MockSlackApi, payload: dict[str, Any]) -> dict[str, Any]:
+    status = payload.get("status")
+    if status not in SESSION_STATUSES:
+        return _error(
+            "invalid_arguments", detail=f"status must be one of {sorted(SESSION_STATUSES)}"
+        )
+    if not payload.get("channel_id"):  # required for channels; this bot's are in threads
+        return _error("channel_not_found")
+    if not payload.get("thread_ts"):
+        return _error("invalid_arguments", detail="thread_ts is required for thread sessions")
+    if len(payload.get("title") or "") > 200:
+        return _error("invalid_arguments", detail="title")
+    return {"ok": True, "status": status}
+
+
+AGENT_METHODS: dict[str, Callable[[MockSlackApi, dict[str, Any]], dict[str, Any]]] = {
+    "chat.startStream": _start_stream,
+    "chat.appendStream": _append_stream,
+    "chat.stopStream": _stop_stream,
+    "assistant.threads.setStatus": _set_status,
+    "assistant.threads.setSuggestedPrompts": _set_prompts,
+    "assistant.threads.setTitle": _set_title,
+    "agents.sessions.setStatus": _session_status,
+}

@@ -136,6 +136,8 @@ class Rig:
 
 
 def make_settings(workspace: Path, data_dir: Path, api: MockSlackApi, **extra: Any) -> Settings:
+    """Settings for a rig; Slack's agent features are off unless ``slack_agent=True`` (the
+    classic chat.update path: tests/slack/test_assistant.py drives the agent one)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         workspace=workspace,
@@ -143,7 +145,7 @@ def make_settings(workspace: Path, data_dir: Path, api: MockSlackApi, **extra: A
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
         slack_api_url=api.base_url,
-        **{"workers": 2, **extra},
+        **{"workers": 2, "slack_agent": False, **extra},
     )
 
 

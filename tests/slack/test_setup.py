@@ -17,8 +17,8 @@ def test_the_manifest_declares_least_privilege_and_socket_mode() -> None:
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert scopes == {
-        "app_mentions:read", "channels:history", "groups:history", "im:history",
-        "chat:write", "commands", "files:read",
+        "app_mentions:read", "assistant:write", "channels:history", "groups:history",
+        "im:history", "chat:write", "commands", "files:read",
     }  # fmt: skip
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/rpa"]
     settings = manifest["settings"]
@@ -26,6 +26,7 @@ def test_the_manifest_declares_least_privilege_and_socket_mode() -> None:
     assert settings["interactivity"]["is_enabled"] is True
     assert set(settings["event_subscriptions"]["bot_events"]) == {
         "app_mention", "message.channels", "message.groups", "message.im",
+        "assistant_thread_started", "assistant_thread_context_changed", "agent_session_stopped",
     }  # fmt: skip
 
 
