@@ -43,6 +43,11 @@ def train_data(
     from_audit: bool = typer.Option(
         True, help="Add approved (and edited) real tool calls to the training split."
     ),
+    from_feedback: bool = typer.Option(
+        False,
+        help="Add answers rated positively in Slack to the training split; list the negatively "
+        "rated ones for review.",
+    ),
 ) -> None:
     """Generate train / validation / test JSONL from the workspace's tools, forms and processes."""
     from rich.console import Console
@@ -53,8 +58,9 @@ def train_data(
     from bot.training.context import open_registry, workspace_context
     from bot.training.data import DataOptions, generate_dataset, merge_records, write_dataset
     from bot.training.facts import WorkspaceFacts
-    from bot.training.real_use import approved_examples
+    from bot.training.real_use import approved_examples, rated_answers
     from bot.wiring import LazyKnowledge
+    from memory.slack_feedback import RatedAnswer
 
     s = settings()
     registry = open_registry(s)
@@ -74,8 +80,18 @@ def train_data(
     dataset = generate_dataset(context, facts, options, knowledge)
     if from_audit:
         merge_records(dataset.splits, approved_examples(s, context))
+    negative: list[RatedAnswer] = []
+    if from_feedback:
+        rated, negative = rated_answers(s)
+        merge_records(dataset.splits, rated)
+        typer.echo(f"Added {len(rated)} positively rated answers from Slack.")
     directory = write_dataset(dataset, data_dir(name))
     Console().print(Markdown((directory / "report.md").read_text(encoding="utf-8")))
+    if negative:
+        typer.echo(f"{len(negative)} answers were rated negatively; review them (not trained on):")
+        for answer in negative:
+            where = f"{answer.channel}:{answer.thread} turn {answer.turn}"
+            typer.echo(f"  {answer.answer_id} {where}: {answer.question[:80]!r}")
     typer.echo(f"Wrote {directory}")
 
 

@@ -1,9 +1,14 @@
-"""Training examples from real use: approved actions and the requests that led to them.
+"""Training examples from real use: approved actions and the requests that led to them, and
+answers people rated with Slack's feedback buttons.
 
 An action in ``pending_actions`` with status ``done`` was approved and executed with its final
 ``arguments`` (after any edit by the approver): those are the gold. The request is the last
 person's message before the model's call in that conversation's thread memory
 (``channel:thread``). Actions proposed by processes, or whose thread is gone, are skipped.
+
+A positively rated answer (``memory/slack_feedback.py``) becomes an answer example: the question
+and the answer as it was given. Negatively rated ones are never trained on; they are listed for
+a person to review.
 """
 
 from __future__ import annotations
@@ -72,3 +77,32 @@ def approved_examples(
                 "args": ordered_args(dict(action.arguments), context.schema(action.tool)),
             },
         }
+
+
+def rated_answers(settings: Settings, limit: int = 5000) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Answer examples from positively rated answers, and the negatively rated answers (each
+    answer's latest rating by anyone counts once; a negative rating wins over a positive one)."""
+    if settings.database_url is None and not settings.state_db.is_file():
+        return [], []
+    from memory.db import Database
+    from memory.slack_feedback import Answers
+
+    rated = Answers(Database(settings.state_store)).rated(limit=limit)
+    negative = {r.answer_id: r for r in rated if r.rating == "negative"}
+    positive = {
+        r.answer_id: r for r in rated if r.rating == "positive" and r.answer_id not in negative
+    }
+    records = [
+        {
+            "id": f"rated:{r.answer_id}",
+            "intent": "rated:answer",
+            "template": f"rated:{r.answer_id}",
+            "split": "train",
+            "source": "rated",
+            "messages": [{"role": "user", "content": r.question}],
+            "expect": {"answer": r.answer},
+        }
+        for r in positive.values()
+        if r.question.strip() and r.answer.strip()
+    ]
+    return records, list(negative.values())
