@@ -156,6 +156,7 @@ def open_checkpointer(target: str) -> BaseCheckpointSaver[Any]:
     """Thread memory beside the rest of the state: the SQLite file (its own tables, WAL like
     the rest), or, for a ``postgresql://`` URL, LangGraph's ``PostgresSaver`` on that server
     (a connection pool, so every replica reads and writes the same threads)."""
+    from memory.migrate import one_at_a_time
     from memory.sql import is_url, libpq_url
 
     if is_url(target):
@@ -172,7 +173,8 @@ def open_checkpointer(target: str) -> BaseCheckpointSaver[Any]:
         conn = sqlite3.connect(target, check_same_thread=False, timeout=10)
         conn.execute("PRAGMA journal_mode=WAL")
         saver = SqliteSaver(conn)
-    saver.setup()  # type: ignore[attr-defined]
+    with one_at_a_time(target):  # replicas starting together set the tables up in turn
+        saver.setup()  # type: ignore[attr-defined]
     return saver
 
 

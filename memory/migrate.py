@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from memory.clock import now_iso
-from memory.sql import is_url, sqlalchemy_url
+from memory.sql import is_url, libpq_url, sqlalchemy_url
 
 # Any number will do as long as it is this program's own: it names the migration lock.
 _PG_LOCK_KEY = 0x52504131  # "RPA1"
+# ... and the lock of the schema set-up that libraries do for themselves (``one_at_a_time``).
+_PG_SETUP_KEY = 0x52504132  # "RPA2"
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,38 @@ def _locked(target: Path | str) -> Iterator[sa.Connection]:
             yield conn
     finally:
         engine.dispose()
+
+
+@contextmanager
+def one_at_a_time(target: Path | str) -> Iterator[None]:
+    """While the block runs, no other process runs its block for the same PostgreSQL database.
+
+    For schema set-up that a library does by itself outside this history (LangGraph's
+    ``PostgresSaver.setup`` reads which of its migrations are recorded, then applies and records
+    the rest: two replicas starting together on a new database both recorded the same one and
+    the second failed to start). On SQLite there is nothing to hold: such set-up takes the
+    file's write lock.
+    """
+    if not is_url(target):
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(libpq_url(str(target)), autocommit=True) as conn:
+        # Tried, not waited for: a process blocked in pg_advisory_lock is a transaction with a
+        # snapshot, and the set-up's CREATE INDEX CONCURRENTLY waits for every such transaction
+        # to end, so the holder would wait for its waiters (for minutes, until a timeout).
+        while not _took(conn.execute("SELECT pg_try_advisory_lock(%s)", (_PG_SETUP_KEY,))):
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_PG_SETUP_KEY,))
+
+
+def _took(cursor: Any) -> bool:
+    row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def upgrade(target: Path | str) -> list[str]:

@@ -24,3 +24,23 @@ def test_a_thread_survives_into_another_checkpointer(state_target: str) -> None:
     second = _graph(open_checkpointer(state_target))  # another process, the same state
     state = second.get_state(config)  # type: ignore[attr-defined]
     assert [m.content for m in state.values["messages"]] == ["hello", "heard you"]
+
+
+def test_replicas_starting_together_on_a_new_database_all_open_it(state_target: str) -> None:
+    import threading
+
+    start, failures = threading.Barrier(4), []
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            open_checkpointer(state_target)
+        except Exception as exc:  # e.g. two set-ups recording the same version
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
