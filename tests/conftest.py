@@ -82,7 +82,10 @@ def models_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def model_settings(models_data_dir: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=models_data_dir, model_device="cpu")  # type: ignore[call-arg]
+    """The embedded base model, without the adapter the demo workspace ships."""
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=models_data_dir, model_device="cpu", adapter="base"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ def upgrade(op: Operations) -> None:
     # Form submissions; one per idempotency key.
     op.create_table(
         "form_submissions",
-        sa.Column("id", sa.Text, primary_key=True),  # the form's own id format, e.g. EXP-01001
+        sa.Column("id", sa.Text, primary_key=True),  # the id in the form's own format
         text("form"),
         sa.Column("seq", sa.Integer, nullable=False),  # per form and year, used to build the id
         sa.Column("year", sa.Integer, nullable=False),

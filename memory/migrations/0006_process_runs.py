@@ -12,7 +12,7 @@ def upgrade(op: Operations) -> None:
         "process_runs",
         sa.Column("id", sa.Text, primary_key=True),  # R-xxxxxxxx
         sa.Column("process", sa.Text, nullable=False),
-        sa.Column("reference", sa.Text, unique=True),  # the business id, e.g. EXP-00042
+        sa.Column("reference", sa.Text, unique=True),  # the business id, in the form's own format
         sa.Column("requester", sa.Text, nullable=False),
         sa.Column("channel", sa.Text, nullable=False, server_default=""),
         sa.Column("thread", sa.Text, nullable=False, server_default=""),
