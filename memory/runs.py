@@ -260,7 +260,7 @@ class RunStore:
                 "INSERT INTO process_run_steps (run_id, step_id, position, status, attempts, started_at)"
                 " VALUES (?, ?, ?, 'started', 1, ?)"
                 " ON CONFLICT (run_id, step_id) DO UPDATE SET status='started',"
-                " attempts = attempts + 1, started_at = excluded.started_at",
+                " attempts = process_run_steps.attempts + 1, started_at = excluded.started_at",
                 (run_id, step_id, position, stamp),
             )
             conn.execute(

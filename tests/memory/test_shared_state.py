@@ -138,6 +138,13 @@ def test_runs_are_advanced_by_one_lease_holder(open_db: Callable[[], Database]) 
     assert a.hold(run.id)
 
 
+def test_a_step_started_again_counts_its_attempts(open_db: Callable[[], Database]) -> None:
+    runs = RunStore(open_db())
+    run, _ = runs.create(process="p", prefix="REQ", digits=5, requester="U1", values={})
+    assert runs.step_started(run.id, "email", 3).attempts == 1
+    assert runs.step_started(run.id, "email", 3).attempts == 2  # taken over after a crash
+
+
 def test_concurrent_starts_share_one_run_and_references_never_collide(
     open_db: Callable[[], Database],
 ) -> None:
