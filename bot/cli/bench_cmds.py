@@ -182,7 +182,7 @@ def bench_slack(
     for _ in track(range(repeat), description="Bursts", console=console, transient=True):
         for label, level, model in runs:
             rounds[label].append(
-                run_slack_bench(settings(), events=events, concurrency=level, decoding=model)
+                run_slack_bench(_classic(), events=events, concurrency=level, decoding=model)
             )
     figures: dict[str, Any] = {"rounds": repeat}
     for label, level, model in runs:
@@ -208,15 +208,22 @@ def bench_slack(
     console.print(f"Wrote {path}")
 
 
+def _classic() -> Any:
+    """The settings with Slack's classic replies: the bench's stand-in counts chat.postMessage
+    and chat.update as a thread's updates."""
+    from bot.cli.common import settings
+
+    return settings().model_copy(update={"slack_agent": False})
+
+
 def _answered_burst(loaded: Any, events: int, huge_tokens: int) -> dict[str, Any]:
     """One burst answered by the real service over ``loaded`` while it decodes (one round:
     it answers every event, which takes minutes on a CPU)."""
     from bot.bench.slack import real_service, run_slack_bench
-    from bot.cli.common import settings
 
     with console.status(f"A burst of {events} events answered by the model..."):
         row = run_slack_bench(
-            settings(), events=events, concurrency=events, decoding=loaded,
+            _classic(), events=events, concurrency=events, decoding=loaded,
             service_for=real_service(loaded), huge_tokens=huge_tokens,
         )  # fmt: skip
     label = f"burst_{events}_huge"

@@ -15,7 +15,9 @@ from bot.config import Settings
 
 
 def test_every_event_of_a_burst_is_acknowledged_and_handled(tmp_path) -> None:
-    figures = bench.run_slack_bench(Settings(), events=12, concurrency=12, workdir=tmp_path)
+    figures = bench.run_slack_bench(
+        Settings(slack_agent=False), events=12, concurrency=12, workdir=tmp_path
+    )
     assert figures["reached_service"] == 12
     assert figures["threads_with_an_update"] == 12
     assert 0 < figures["ack_ms_p50"] <= figures["ack_ms_p99"] <= figures["ack_ms_max"]
@@ -74,7 +76,11 @@ def test_a_burst_with_a_huge_message_is_answered_once_each_by_the_real_service(
         return build_app(quiet, chat_model=model).service
 
     figures = bench.run_slack_bench(
-        settings, events=24, concurrency=24, service_for=service_for, huge_tokens=20_000
+        settings.model_copy(update={"slack_agent": False}),
+        events=24,
+        concurrency=24,
+        service_for=service_for,
+        huge_tokens=20_000,
     )
     assert figures["acks_over_3s"] == 0
     assert figures["answered_once"] == 24

@@ -17,7 +17,11 @@ def test_a_burst_is_acknowledged_while_the_model_decodes(
     loaded_model: LoadedModel, tmp_path: Path
 ) -> None:
     figures = bench.run_slack_bench(
-        Settings(), events=12, concurrency=12, workdir=tmp_path, decoding=loaded_model
+        Settings(slack_agent=False),
+        events=12,
+        concurrency=12,
+        workdir=tmp_path,
+        decoding=loaded_model,
     )
     assert figures["reached_service"] == 12
     assert figures["threads_with_an_update"] == 12

@@ -52,6 +52,7 @@ def test_socket_mode_acks_answers_reconnects_and_ignores_a_replay(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_APP_TOKEN=APP_TOKEN,
         slack_api_url=api.base_url,
+        slack_agent=False,  # the classic replies (the agent ones: tests/slack/test_assistant.py)
     )
     assert settings.slack_mode == "socket"
     service = FakeService()
