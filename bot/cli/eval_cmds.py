@@ -42,6 +42,7 @@ def eval_retrieval(
 
 Data = Annotated[str, typer.Option(help="Dataset whose test split is the held-out suite.")]
 Limit = Annotated[int, typer.Option(min=0, help="Run only the first N of each set (0: all).")]
+Out = Annotated[Path, typer.Option(help="Directory for the JSON report and the chart.")]
 
 
 def eval_agent(
@@ -64,9 +65,7 @@ def eval_agent(
         help="Cases run at once; the model batches them (same greedy replies, less wall time; "
         "latency figures then include the batching).",
     ),
-    out: Path = typer.Option(
-        Path("bench/results"), help="Directory for the JSON report and the bar chart."
-    ),
+    out: Out = Path("bench/results"),
     earlier: Path = typer.Option(
         None,
         "--with",
@@ -210,9 +209,7 @@ def eval_conversations(
     ),
     data: Data = "default",
     limit: Limit = 0,
-    out: Path = typer.Option(
-        Path("bench/results"), help="Directory for the JSON report and the chart."
-    ),
+    out: Out = Path("bench/results"),
 ) -> None:
     """Whole threads through the real service: task success per conversation and turn, s/turn."""
     from rich.console import Console

@@ -33,6 +33,10 @@ def scratch_app(settings: Any, day: date, root: Path, chat_model: Any = None) ->
     scratch = settings.model_copy(
         update={"workspace": workspace, "data_dir": root / f"data-{day.isoformat()}", "today": day}
     )
+    models = scratch.models_dir
+    if not models.exists() and settings.models_dir.is_dir():  # the model is converted once
+        models.parent.mkdir(parents=True, exist_ok=True)
+        models.symlink_to(settings.models_dir.resolve(), target_is_directory=True)
     app = build_app(scratch, chat_model=chat_model)
     ingest_paths(app.knowledge.get(), [workspace / "docs"], root=workspace)
     return app
