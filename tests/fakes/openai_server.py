@@ -3,7 +3,9 @@
 It runs aiohttp on an ephemeral loopback port in a background thread (so sync and async
 clients both reach it), answers ``POST /v1/chat/completions`` from a queue of scripted replies,
 plain or streamed as server-sent events, and records every request body and header. A reply
-is ``FakeReply(text=...)`` or ``FakeReply(tool_calls=[("name", {"arg": 1})])``.
+is ``FakeReply(text=...)`` or ``FakeReply(tool_calls=[("name", {"arg": 1})])``. Instead of the
+queue, ``respond`` may script replies that depend on the conversation so far (a function of the
+request body), for clients that ask in no fixed order, such as several bot replicas.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,7 @@ class FakeOpenAIServer:
     def __init__(self) -> None:
         self.replies: deque[FakeReply] = deque()
         self.requests: list[RecordedRequest] = []
+        self.respond: Callable[[dict[str, Any]], FakeReply] | None = None
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -76,11 +80,14 @@ class FakeOpenAIServer:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(RecordedRequest(request.path, dict(request.headers), body))
-        if not self.replies:
+        if self.respond is not None:
+            reply = self.respond(body)
+        elif not self.replies:
             return web.json_response(
                 {"error": {"message": "no reply queued", "type": "test"}}, status=500
             )
-        reply = self.replies.popleft()
+        else:
+            reply = self.replies.popleft()
         if body.get("stream"):
             return await self._stream(request, body, reply)
         return web.json_response(_completion(body, reply))
