@@ -3,7 +3,10 @@
 Every request is signed and serialised before the burst, and one thread drives all connections
 with non-blocking sockets and a selector, in a process of its own (as Slack is another
 machine): a client library on the same two cores as the server would be the bottleneck.
-Event ``huge_at`` carries a message of ``huge_tokens`` words (about one token each).
+Event ``huge_at`` carries a message of ``huge_tokens`` words (about one token each). Given
+several URLs (replicas behind a load balancer), event ``n`` goes to URL ``n % len(urls)``, and
+with ``also_every`` every such event is delivered again to the next URL, as Slack's retry of a
+delivery whose acknowledgement it did not see reaches another replica.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 import selectors
 import socket
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 SECRET = "bench-signing-secret"
@@ -73,8 +77,8 @@ def request_bytes(host: str, port: int, path: str, n: int, text: str = "hi") -> 
 class _Exchange:
     """One request on its own non-blocking connection: bytes left to send, bytes received."""
 
-    def __init__(self, n: int, request: bytes) -> None:
-        self.n, self.unsent, self.received = n, request, b""
+    def __init__(self, n: int, request: bytes, started: float) -> None:
+        self.n, self.unsent, self.received, self.started = n, request, b"", started
 
     def complete(self, closed: bool) -> bool:
         """Whether the whole response is in (headers and ``Content-Length`` bytes of body)."""
@@ -89,9 +93,15 @@ class _Exchange:
 
 
 def fire(
-    url: str, events: int, concurrency: int, huge_at: int = -1, huge_tokens: int = 0
+    url: str | Sequence[str],
+    events: int,
+    concurrency: int,
+    huge_at: int = -1,
+    huge_tokens: int = 0,
+    also_every: int = 0,
 ) -> tuple[list[float], dict[int, float]]:
-    """Send ``events`` signed mentions, ``concurrency`` at a time; latencies in ms, send times.
+    """Send ``events`` signed mentions, ``concurrency`` at a time; latencies in ms (one per
+    delivery), and each event's first send time.
 
     The load generator works like ``wrk``: every request is signed and serialised before the
     burst, and one thread drives all connections with non-blocking sockets and a selector.
@@ -100,25 +110,30 @@ def fire(
     once that alone put a no-op server's p99 at 80-105 ms. The clock starts before the
     connection opens, so connecting counts as Slack's would.
     """
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    targets = [urlsplit(u) for u in ([url] if isinstance(url, str) else url)]
     huge = huge_text(huge_tokens) if huge_at >= 0 else ""
+    deliveries = _deliveries(events, len(targets), also_every)
     requests = [
-        request_bytes(host, port, parts.path, n, huge if n == huge_at else "hi")
-        for n in range(events)
-    ]
+        request_bytes(
+            targets[t].hostname or "127.0.0.1", targets[t].port or 80, targets[t].path, n,
+            huge if n == huge_at else "hi",
+        )
+        for n, t in deliveries
+    ]  # fmt: skip
     latencies: list[float] = []
     sent_at: dict[int, float] = {}
-    waiting = list(range(events - 1, -1, -1))
+    waiting = list(range(len(deliveries) - 1, -1, -1))
     live: dict[socket.socket, _Exchange] = {}
     with selectors.DefaultSelector() as selector:
 
-        def start(n: int) -> None:
+        def start(i: int) -> None:
+            n, target = deliveries[i][0], targets[deliveries[i][1]]
+            began = time.perf_counter()  # the clock starts before the connection opens
+            sent_at.setdefault(n, began)
             conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             conn.setblocking(False)
-            sent_at[n] = time.perf_counter()
-            conn.connect_ex((host, port))
-            live[conn] = _Exchange(n, requests[n])
+            conn.connect_ex((target.hostname or "127.0.0.1", target.port or 80))
+            live[conn] = _Exchange(n, requests[i], began)
             selector.register(conn, selectors.EVENT_WRITE)
 
         while waiting and len(live) < concurrency:
@@ -137,7 +152,7 @@ def fire(
                 exchange.received += chunk
                 if not exchange.complete(closed=not chunk):
                     continue
-                latencies.append((time.perf_counter() - sent_at[exchange.n]) * 1000)
+                latencies.append((time.perf_counter() - exchange.started) * 1000)
                 selector.unregister(conn)
                 conn.close()
                 del live[conn]
@@ -150,8 +165,24 @@ def fire(
     return latencies, sent_at
 
 
+def _deliveries(events: int, targets: int, also_every: int) -> list[tuple[int, int]]:
+    """``(event, target)`` in sending order: event n to target n % targets, and with
+    ``also_every`` each such event again, right after, to the next target."""
+    plan = []
+    for n in range(events):
+        plan.append((n, n % targets))
+        if also_every and targets > 1 and n % also_every == 0:
+            plan.append((n, (n + 1) % targets))
+    return plan
+
+
 def fire_from_another_process(
-    url: str, events: int, concurrency: int, huge_at: int = -1, huge_tokens: int = 0
+    url: str | Sequence[str],
+    events: int,
+    concurrency: int,
+    huge_at: int = -1,
+    huge_tokens: int = 0,
+    also_every: int = 0,
 ) -> tuple[list[float], dict[int, float]]:
     """Run the load from a separate process (as Slack is another machine): no shared GIL.
 
@@ -161,9 +192,10 @@ def fire_from_another_process(
     import subprocess
     import sys
 
+    urls = ",".join([url] if isinstance(url, str) else url)
     out = subprocess.run(
-        [sys.executable, "-m", "bot.bench.slack_load", url, str(events), str(concurrency),
-         str(huge_at), str(huge_tokens)],
+        [sys.executable, "-m", "bot.bench.slack_load", urls, str(events), str(concurrency),
+         str(huge_at), str(huge_tokens), str(also_every)],
         capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -173,6 +205,9 @@ def fire_from_another_process(
 if __name__ == "__main__":  # the load generator's process (see _fire_from_another_process)
     import sys
 
-    _url, _events, _concurrency, _huge_at, _huge_tokens = sys.argv[1:6]
-    _lat, _sent = fire(_url, int(_events), int(_concurrency), int(_huge_at), int(_huge_tokens))
+    _urls, _events, _concurrency, _huge_at, _huge_tokens, _also = sys.argv[1:7]
+    _lat, _sent = fire(
+        _urls.split(","), int(_events), int(_concurrency), int(_huge_at), int(_huge_tokens),
+        int(_also),
+    )  # fmt: skip
     print(json.dumps({"latencies": _lat, "sent_at": _sent}))

@@ -157,9 +157,24 @@ def bench_slack(
     huge_tokens: Annotated[
         int, typer.Option(min=0, help="Tokens of the burst's huge message.")
     ] = 20_000,
+    replicas: Annotated[
+        bool,
+        typer.Option(
+            help="Also the two-replica row: two bot processes on one state, the events spread "
+            "over both (every tenth to both), each to be answered once."
+        ),
+    ] = True,
+    replicas_database: Annotated[
+        str | None,
+        typer.Option(
+            help="An empty, throwaway PostgreSQL database for the two-replica row (it writes "
+            "there); unset: a SQLite file both replicas open."
+        ),
+    ] = None,
 ) -> None:
     """Acknowledgement latency p50/p99 of HTTP mode while the model is busy; first streamed
-    update; with --decoding, a burst answered once each by the real service."""
+    update; with --decoding, a burst answered once each by the real service; with
+    --replicas, two replicas on one state answering every event once."""
     from statistics import median
 
     from bot.bench.report import write_results
@@ -204,6 +219,8 @@ def bench_slack(
         )
     if loaded is not None and burst_events:
         figures.update(_answered_burst(loaded, burst_events, huge_tokens))
+    if replicas:
+        figures.update(_two_replicas(events, concurrency, replicas_database))
     path = write_results(out, "slack", {"runs": rounds, **figures})
     console.print(f"Wrote {path}")
 
@@ -237,6 +254,24 @@ def _answered_burst(loaded: Any, events: int, huge_tokens: int) -> dict[str, Any
     keys = ("ack_ms_p99", "acks_over_3s", "first_update_ms_p50", "first_update_ms_p99",
             "answered_once", "unanswered", "duplicate_replies", "all_answered_s")  # fmt: skip
     return {f"{label}_{k}": row[k] for k in keys} | {f"{label}_run": row}
+
+
+def _two_replicas(events: int, concurrency: int, database_url: str | None) -> dict[str, Any]:
+    """The two-replica row (one round: the replicas start once, the events are answered once)."""
+    from bot.bench.slack_replicas import run_replicas_bench
+
+    with console.status("Two replicas on one state..."):
+        row = run_replicas_bench(_classic(), events, concurrency, database_url=database_url)
+    console.print(
+        f"{'two_replicas':>14}: {events} events ({row['deliveries']} deliveries) spread over 2 "
+        f"replicas on {row['state']}, {concurrency} in flight: ack p50 {row['ack_ms_p50']} ms, "
+        f"p99 {row['ack_ms_p99']} ms; {row['answered_once']} answered exactly once, "
+        f"{row['unanswered']} unanswered, {row['duplicate_replies']} answered twice"
+    )
+    keys = ("state", "deliveries", "ack_ms_p50", "ack_ms_p99", "acks_over_3s",
+            "first_update_ms_p50", "answered_once", "unanswered", "duplicate_replies",
+            "all_answered_s")  # fmt: skip
+    return {f"two_replicas_{k}": row[k] for k in keys} | {"two_replicas_run": row}
 
 
 def bench_e2e(out: Out = RESULTS) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from bot.bench import slack as bench
 from bot.bench import slack_load
+from bot.bench.slack_replicas import run_replicas_bench
 from bot.config import Settings
 
 
@@ -88,3 +89,19 @@ def test_a_burst_with_a_huge_message_is_answered_once_each_by_the_real_service(
     assert figures["threads_with_an_update"] == 24
     seen = max(len(str(call[-1].content)) for call in model.calls)
     assert seen < len(slack_load.huge_text(20_000)) / 10  # the huge one reached the model cut
+
+
+def test_two_replicas_on_one_state_answer_every_event_once(state_target: str, tmp_path) -> None:
+    url = state_target if state_target.startswith("postgresql://") else None
+    figures = run_replicas_bench(
+        Settings(_env_file=None, workers=2),  # type: ignore[call-arg]
+        events=20,
+        concurrency=20,
+        database_url=url,
+        workdir=tmp_path / "replicas",
+    )
+    assert figures["state"] == ("postgresql" if url else "sqlite")
+    assert figures["deliveries"] == 22  # every tenth event went to both replicas
+    assert figures["answered_once"] == 20
+    assert figures["unanswered"] == figures["duplicate_replies"] == 0
+    assert 0 < figures["ack_ms_p50"] <= figures["ack_ms_p99"] <= figures["ack_ms_max"]
