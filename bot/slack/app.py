@@ -133,8 +133,10 @@ def answered_by(settings: Settings) -> tuple[str, str]:
 
 
 async def _renew(surface: Surface) -> None:
-
+    """Keep this process's turns and take over those of a replica that died (or let its
+    lease lapse): Slack got their acknowledgement, so nobody else would answer them."""
     await surface.queue.store(surface.inbox.renew)
+    await surface.queue.store(turns.resume, surface)
 
 
 def _on_error(error: Exception, request: Any) -> BoltResponse | None:

@@ -26,6 +26,7 @@ from aiohttp import web
 class FakeReply:
     text: str = ""
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    hold: threading.Event | None = None  # the answer waits until this is set (a slow model)
 
 
 @dataclass
@@ -88,6 +89,8 @@ class FakeOpenAIServer:
             )
         else:
             reply = self.replies.popleft()
+        if reply.hold is not None:
+            await asyncio.to_thread(reply.hold.wait, 60)
         if body.get("stream"):
             return await self._stream(request, body, reply)
         return web.json_response(_completion(body, reply))

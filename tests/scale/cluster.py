@@ -254,15 +254,16 @@ class Cluster:
         return "\n".join(self._final_text(reply) for reply in self.replies_in(thread))
 
     def _final_text(self, reply: Call) -> str:
+        """A message's text once every later call on it is applied in order: a stream's
+        pieces add up, an update replaces the whole (a replica continuing another's reply)."""
         ts = reply.response.get("ts")
-        later = [c for c in self.api.calls if c.payload.get("ts") == ts and c is not reply]
-        if reply.method == "chat.postMessage":
-            versions = [reply] + [c for c in later if c.method == "chat.update"]
-            return str(versions[-1].payload.get("text") or "")
-        pieces = [reply] + [
-            c for c in later if c.method in ("chat.appendStream", "chat.stopStream")
-        ]
-        return "".join(_stream_text(c.payload) for c in pieces)
+        text = ""
+        for call in [reply] + [c for c in self.api.calls if c.payload.get("ts") == ts]:
+            if call.method in ("chat.postMessage", "chat.update"):
+                text = str(call.payload.get("text") or "")
+            elif call.method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+                text += _stream_text(call.payload)
+        return text
 
 
 def _stream_text(payload: dict[str, Any]) -> str:

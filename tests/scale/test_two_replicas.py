@@ -171,6 +171,28 @@ def test_a_killed_replicas_process_run_is_finished_by_the_other_once(scripted: C
     assert "found by Message-ID" in delivered_to
 
 
+def test_a_killed_replicas_unanswered_turn_is_answered_by_the_other_once(
+    scripted: Cluster,
+) -> None:
+    c, thread, slow = scripted, "1700001300.000100", threading.Event()
+
+    def held(body: dict[str, Any]) -> FakeReply:
+        if "slow question" in str(body["messages"][-1]["content"]):
+            return FakeReply(text="The slow answer.", hold=slow)
+        return script(body)
+
+    c.llm.respond = held
+    asked = len(c.llm.requests)
+    assert c.a.deliver(event_body(mention("a slow question", ts=thread), "Ev-slow")) == 200
+    wait_until("A to ask the model", lambda: len(c.llm.requests) > asked)
+    c.a.kill()  # mid-answer: its reply is shown, the turn is not answered
+    slow.set()
+    c.wait_quiet()
+    assert len(c.replies_in(thread)) == 1, c.said_in(thread)  # B continued A's message
+    assert "The slow answer." in c.said_in(thread)
+    assert c.query("SELECT state FROM slack_inbox WHERE event_id = 'Ev-slow'") == [("answered",)]
+
+
 def _run_status(c: Cluster, run_id: str) -> str:
     return str(c.query("SELECT status FROM process_runs WHERE id = %s", run_id)[0][0])
 
