@@ -33,6 +33,9 @@ def test_bench_slack_reports_the_median_round_and_the_range(cli: CliRunner, tmp_
         assert record[f"{label}_ack_ms_p99_range"] == f"{p99s[0]}-{p99s[2]}"
     assert "burst_decoding_ack_ms_p99" not in record
     assert "median of 3" in output
+    # ... and the two-replica row, once: two processes on a SQLite file they share.
+    assert record["two_replicas_state"] == "sqlite"
+    assert record["two_replicas_answered_once"] == 5 and record["two_replicas_deliveries"] == 6
 
 
 def test_bench_all_gives_every_bench_a_value_for_each_option(
