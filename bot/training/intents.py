@@ -81,7 +81,7 @@ def clarify_intent(facts: WorkspaceFacts, name: str) -> Intent | None:
     usable = tuple(t for t in own if any("{" + f.name + "}" not in t for f in required))
     # Fewer questions than requests: a model taught to ask as often as to act asks by default.
     tool = _form_tool(facts, name)
-    return Intent(f"ask:{name}", (tool,), usable + GENERIC, fill, form=name, weight=0.5)
+    return Intent(f"ask:{name}", (tool,), usable + GENERIC, fill, form=name, weight=0.35)
 
 
 def _fixed(template: str, slots: Mapping[str, str], tool: str, args: Mapping[str, Any]) -> Filled:
