@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,29 @@ def _model_decoding(loaded: Any) -> Iterator[dict[str, Any]]:
         figures["paused_ms"] = round((URGENT.paused_seconds - paused) * 1000, 1)
 
 
+def first_update_ms(
+    stub: SlackStub, sent_at: Mapping[int, float] | Sequence[float], events: int
+) -> list[float]:
+    """Milliseconds from each event's sending to its thread's first message, where there is one."""
+    return [
+        (stub.first_post[THREAD.format(n=n)] - sent_at[n]) * 1000
+        for n in range(events)
+        if THREAD.format(n=n) in stub.first_post
+    ]
+
+
+def latency_figures(latencies: list[float], first: list[float]) -> dict[str, Any]:
+    """Acknowledgement and first-message figures of one run (milliseconds)."""
+    return {
+        "ack_ms_p50": round(percentile(latencies, 50), 2),
+        "ack_ms_p99": round(percentile(latencies, 99), 2),
+        "ack_ms_max": round(max(latencies), 2),
+        "acks_over_3s": sum(1 for ms in latencies if ms > 3000),
+        "first_update_ms_p50": round(percentile(first, 50), 2),
+        "first_update_ms_p99": round(percentile(first, 99), 2),
+    }
+
+
 def run_slack_bench(
     settings: Settings,
     events: int = 200,
@@ -216,22 +239,13 @@ def run_slack_bench(
     finally:
         server.stop()
         stub.stop()
-    first = [
-        (stub.first_post[THREAD.format(n=n)] - sent_at[n]) * 1000
-        for n in range(events)
-        if THREAD.format(n=n) in stub.first_post
-    ]
+    first = first_update_ms(stub, sent_at, events)
     return {
         "events": events,
         "concurrency": concurrency,
         "fast_ack": fast_ack,
         "huge_tokens": huge_tokens,
-        "ack_ms_p50": round(percentile(latencies, 50), 2),
-        "ack_ms_p99": round(percentile(latencies, 99), 2),
-        "ack_ms_max": round(max(latencies), 2),
-        "acks_over_3s": sum(1 for ms in latencies if ms > 3000),
-        "first_update_ms_p50": round(percentile(first, 50), 2),
-        "first_update_ms_p99": round(percentile(first, 99), 2),
+        **latency_figures(latencies, first),
         "threads_with_an_update": len(first),
         **answers,
         "all_answered_s": round(answered_s, 1),

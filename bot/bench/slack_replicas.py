@@ -22,8 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bot.bench.report import percentile
-from bot.bench.slack import BusyService, SlackStub
+from bot.bench.slack import BusyService, SlackStub, first_update_ms, latency_figures
 from bot.bench.slack_load import SECRET, THREAD, fire_from_another_process
 from bot.config import Settings
 
@@ -63,23 +62,14 @@ def run_replicas_bench(
         for replica in replicas:
             replica.stop()
         stub.stop()
-    first = [
-        (stub.first_post[THREAD.format(n=n)] - sent_at[n]) * 1000
-        for n in range(events)
-        if THREAD.format(n=n) in stub.first_post
-    ]
+    first = first_update_ms(stub, sent_at, events)
     return {
         "replicas": len(replicas),
         "state": "postgresql" if database_url else "sqlite",
         "events": events,
         "deliveries": len(latencies),
         "concurrency": concurrency,
-        "ack_ms_p50": round(percentile(latencies, 50), 2),
-        "ack_ms_p99": round(percentile(latencies, 99), 2),
-        "ack_ms_max": round(max(latencies), 2),
-        "acks_over_3s": sum(1 for ms in latencies if ms > 3000),
-        "first_update_ms_p50": round(percentile(first, 50), 2),
-        "first_update_ms_p99": round(percentile(first, 99), 2),
+        **latency_figures(latencies, first),
         **answers,
         "all_answered_s": round(answered_s, 1) if settled else None,
         "workers": settings.workers,
