@@ -133,7 +133,9 @@ def build_tools(
     specs += make_form_tools(forms, SubmissionStore(db))
     specs += make_sheet_tools(Sheets(workspace, journal=SheetWriteJournal(db)))
     outbox = build_outbox(settings, db)
-    specs += make_email_tools(outbox, EmailTemplates(workspace / "templates"), DraftStore(db))
+    mailboxes = load_profile(workspace).mailboxes
+    templates = EmailTemplates(workspace / "templates")
+    specs += make_email_tools(outbox, templates, DraftStore(db), mailboxes)
     engine = ProcessEngine(RunStore(db, lease=lease), workspace, forms=forms)
     specs += make_process_tools(engine)
     conventions = conventions_of(workspace)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from memory.drafts import Draft, DraftStore
 from memory.errors import DeliveryError, NotFound, PolicyDenied, ToolArgumentError
 from memory.outbox import OutboxMessage
-from tools.email_outbox import Outbox, check_address
+from tools.email_outbox import Outbox, check_address, mailbox_address
 from tools.registry import ToolContext, ToolOutput, ToolSpec
 from tools.smtp_delivery import SmtpConfig
 
@@ -76,13 +76,19 @@ class EmailTemplates:
         return first[len("subject:") :].strip(), body.lstrip("\n")
 
 
-def _split(value: Any) -> Any:
+def recipients(value: Any, mailboxes: Mapping[str, str]) -> Any:
+    """A recipient list from a list or a comma- or semicolon-separated string, team mailboxes
+    named ("payroll") replaced by their addresses; anything else as given, for validation."""
     if isinstance(value, str):
-        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        value = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+    if isinstance(value, list):
+        return [mailbox_address(v, mailboxes) if isinstance(v, str) else v for v in value]
     return value
 
 
-def _email_args_models(allowed: list[str]) -> tuple[type[BaseModel], type[BaseModel]]:
+def _email_args_models(
+    allowed: list[str], mailboxes: Mapping[str, str]
+) -> tuple[type[BaseModel], type[BaseModel]]:
     """Argument models whose validation already checks recipient syntax and domain."""
 
     class DraftEmailArgs(BaseModel):
@@ -101,7 +107,7 @@ def _email_args_models(allowed: list[str]) -> tuple[type[BaseModel], type[BaseMo
         @field_validator("to", "cc", mode="before")
         @classmethod
         def _addresses(cls, value: Any) -> Any:
-            return _split(value)
+            return recipients(value, mailboxes)
 
         @field_validator("to", "cc")
         @classmethod
@@ -141,10 +147,14 @@ def _email_args_models(allowed: list[str]) -> tuple[type[BaseModel], type[BaseMo
 
 
 def make_email_tools(
-    outbox: Outbox, templates: EmailTemplates, drafts: DraftStore
+    outbox: Outbox,
+    templates: EmailTemplates,
+    drafts: DraftStore,
+    mailboxes: Mapping[str, str] | None = None,
 ) -> list[ToolSpec]:
-    """The email tools over one outbox, template folder and draft store."""
-    draft_model, send_model = _email_args_models(outbox.allowed_domains)
+    """The email tools over one outbox, template folder and draft store; ``mailboxes`` (name ->
+    address, from ``workspace.yaml``) lets a recipient be a team mailbox's name."""
+    draft_model, send_model = _email_args_models(outbox.allowed_domains, mailboxes or {})
 
     def content(args: Any) -> tuple[str, str]:
         if args.template:

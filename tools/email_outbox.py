@@ -18,7 +18,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -48,6 +48,29 @@ def check_address(address: str, allowed_domains: Iterable[str]) -> str:
         where = ", ".join(allowed) or "none are configured (RPA_EMAIL_ALLOWED_DOMAINS)"
         raise PolicyDenied(f"mail may not go to {value!r}: allowed domains are {where}")
     return value
+
+
+_NAME_NOISE = re.compile(r"^(?:the|our) |(?: team| mailbox| inbox)$")
+
+
+def _mailbox_key(text: str) -> str:
+    """A mailbox name read without case, separators or "the ... team" ("IT help desk")."""
+    words = " ".join(re.split(r"[\s_.\-]+", text.strip().casefold())).strip()
+    return _NAME_NOISE.sub("", words).replace(" ", "")
+
+
+def mailbox_address(recipient: str, mailboxes: Mapping[str, str]) -> str:
+    """The address of the team mailbox ``recipient`` names ("IT helpdesk", "the payroll team"),
+    by the mailbox's name or its address's local part; anything else as given."""
+    if "@" in recipient or not mailboxes:
+        return recipient
+    key = _mailbox_key(recipient)
+    found = {
+        address
+        for name, address in mailboxes.items()
+        if key in (_mailbox_key(name), _mailbox_key(address.partition("@")[0]))
+    }
+    return found.pop() if len(found) == 1 else recipient
 
 
 class Outbox:

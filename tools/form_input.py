@@ -9,6 +9,7 @@ certainty stays as written, and the form's validation names the problem.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,12 +35,18 @@ class Conventions:
 
 
 def _option(options: list[str], raw: str) -> str:
-    """The option ``raw`` names, read without case, spaces or underscores ("Office supplies")."""
-    key = raw.strip().casefold().replace(" ", "_").replace("-", "_")
-    for option in options:
-        if option.casefold() == key:
-            return option
-    return raw
+    """The option ``raw`` names, read without case, spaces or underscores ("Office supplies"),
+    or misspelt by a letter or two ("trainig"): the one option that close, else ``raw``."""
+    key = _key(raw)
+    keys = {_key(option): option for option in options}
+    if key in keys:
+        return keys[key]
+    close = difflib.get_close_matches(key, list(keys), n=2, cutoff=0.8)
+    return keys[close[0]] if len(close) == 1 else raw
+
+
+def _key(text: str) -> str:
+    return text.strip().casefold().replace(" ", "_").replace("-", "_")
 
 
 def normalise_value(field: Any, raw: Any, conventions: Conventions, today: date) -> Any:
@@ -95,8 +102,10 @@ def normalise_call(
     process_forms: Mapping[str, str],
     conventions: Conventions,
     today: date | None = None,
+    mailboxes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A ``submit_form`` / ``start_process`` call with its form values made exact."""
+    """A ``submit_form`` / ``start_process`` call with its form values made exact; an email's
+    recipients with team mailboxes' names (``mailboxes``) replaced by their addresses."""
     out = dict(args)
     if tool == "submit_form" and isinstance(out.get("values"), dict) and out.get("form") in forms:
         out["values"] = normalise_values(forms[out["form"]], out["values"], conventions, today)
@@ -104,7 +113,31 @@ def normalise_call(
         form = forms.get(process_forms.get(str(out.get("name")), ""))
         if form is not None:
             out["inputs"] = normalise_values(form, out["inputs"], conventions, today)
+    elif tool in ("send_email", "draft_email") and mailboxes:
+        from tools.email import recipients
+
+        for field in ("to", "cc"):
+            if field in out:
+                out[field] = recipients(out[field], mailboxes)
     return out
+
+
+def workspace_normaliser(workspace: Any) -> Callable[[str, dict[str, Any], date | None], Any]:
+    """``normalise_call`` over one workspace's forms, processes, conventions and mailboxes:
+    a proposed call made exact as the bot makes it before an approval card is shown."""
+    from tools.forms import load_forms
+    from tools.process_defs import load_processes
+    from tools.workspace import load_profile
+
+    forms = load_forms(workspace)
+    wraps = {n: str(p.form) for n, p in load_processes(workspace).items() if p.form}
+    conventions = conventions_of(workspace)
+    mailboxes = load_profile(workspace).mailboxes
+
+    def normalise(tool: str, args: dict[str, Any], day: date | None) -> dict[str, Any]:
+        return normalise_call(tool, args, forms, wraps, conventions, day, mailboxes)
+
+    return normalise
 
 
 def with_exact_values(

@@ -53,7 +53,7 @@ _RELATIVE_DAYS = {
 _UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7}
 _AGO = re.compile(r"^(\w+) (days?|weeks?) ago$")
 _IN = re.compile(r"^in (\w+) (days?|weeks?)$")
-_LAST_NEXT = re.compile(r"^(last|next) (\w+)$")
+_LAST_NEXT = re.compile(r"^(last|next|this) (\w+)$")
 _ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
 _NUMERIC = re.compile(r"^(\d{1,2})[-/.](\d{1,2})(?:[-/.](\d{2}|\d{4}))?$")
 _ORDINAL = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?$")
@@ -66,7 +66,7 @@ _CURRENCY_WORDS = {
     "$": "USD", "dollar": "USD", "dollars": "USD",
 }  # fmt: skip
 _MONEY = re.compile(
-    r"^(?P<pre>[A-Za-z]{3}|[€£$])?\s*(?P<num>[-−]?[\d\s.,'\u00a0\u202f]*\d)\s*"
+    r"^(?P<pre>[A-Za-z]{3}|[€£$])?\s*(?P<num>[-−]?[\d\s.,'\u00a0\u202f]*\d(?:\s?[kK]\b)?)\s*"
     r"(?P<post>[A-Za-z]{3}|[€£$]|euros?|pounds?|dollars?)?$",
     re.IGNORECASE,
 )
@@ -78,9 +78,11 @@ def parse_date(text: str, today: date, date_order: DateOrder = "DMY") -> date | 
     """The date ``text`` means, relative to ``today`` where it is relative; None if unsure.
 
     Reads ``today``/``yesterday``/``tomorrow``, ``3 days ago``, ``in 2 weeks``, ``last
-    Friday``/``next Monday``, ISO ``2026-03-14``, numeric dates in ``date_order``
-    (``14/03/2026``, ``14.03.26``, ``14/03``) and written ones (``14 March``, ``March 14,
-    2026``, ``Sat 14th of March``). A date written without a year is the one nearest today.
+    Friday``/``next Monday``/``this Friday`` (today on a Friday, else the coming one), ISO
+    ``2026-03-14``, numeric dates in ``date_order`` (``14/03/2026``, ``14.03.26``, ``14/03``)
+    and written ones (``14 March``, ``March 14, 2026``, ``Sat 14th of March``), any of them after
+    the weekday it falls on (``Monday 23/03``: None when the 23rd is no Monday). A date written
+    without a year is the one nearest today.
     """
     cleaned = " ".join(text.strip().lower().replace(",", " ").split()).rstrip(".")
     if not cleaned:
@@ -89,6 +91,12 @@ def parse_date(text: str, today: date, date_order: DateOrder = "DMY") -> date | 
         found = reader(cleaned, today, date_order)
         if found is not None:
             return found
+    first, _, rest = cleaned.partition(" ")
+    if first in _WEEKDAYS and rest:  # "monday 23/03": the date must fall on that day
+        for reader in (_iso, _numeric):
+            found = reader(rest, today, date_order)
+            if found is not None:
+                return found if found.weekday() == _WEEKDAYS[first] else None
     return None
 
 
@@ -107,6 +115,8 @@ def _relative(text: str, today: date, order: DateOrder) -> date | None:
         target = _WEEKDAYS[match.group(2)]
         if match.group(1) == "last":
             return today - timedelta(days=(today.weekday() - target - 1) % 7 + 1)
+        if match.group(1) == "this":
+            return today + timedelta(days=(target - today.weekday()) % 7)
         return today + timedelta(days=(target - today.weekday() - 1) % 7 + 1)
     return None
 
@@ -206,9 +216,13 @@ def parse_amount(text: str, decimal_separator: Literal[".", ","] = ".") -> Decim
     ``1,234.50`` and ``1.234,50`` both mean 1234.50 (the last separator is the decimal one);
     a single separator followed by exactly three digits is a thousands separator unless it is
     the company's decimal separator (``1,234`` is 1234 where amounts use ``.``); ``31,50`` is
-    31.50 everywhere. Groups must be of three digits: ``1,2,3`` is None.
+    31.50 everywhere. Groups must be of three digits: ``1,2,3`` is None. A ``k`` after the
+    number means thousands (``1.5k`` is 1500).
     """
     raw = _GROUP_SPACES.sub("", text.strip()).replace("−", "-")
+    scale = 1
+    if raw[-1:] in ("k", "K"):
+        raw, scale = raw[:-1].rstrip(), 1000
     if not re.fullmatch(r"-?[\d.,]*\d", raw):
         return None
     sign, digits = ("-", raw[1:]) if raw.startswith("-") else ("", raw)
@@ -216,7 +230,7 @@ def parse_amount(text: str, decimal_separator: Literal[".", ","] = ".") -> Decim
     if number is None:
         return None
     try:
-        return Decimal(sign + number)
+        return Decimal(sign + number) * scale
     except InvalidOperation:
         return None
 

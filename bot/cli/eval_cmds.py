@@ -78,13 +78,14 @@ def eval_agent(
     from bot.cli.common import settings
     from bot.evals.report import plot_comparison, print_table, read_json, write_json
     from bot.training.context import open_registry
+    from tools.form_input import workspace_normaliser
 
     s = settings()
     registry = open_registry(s)
     console = Console()
     sets = _case_sets(s, registry, cases, suite, data, console)
     labels = [x.strip() for x in compare.split(",") if x.strip()] or ["configured"]
-    normalise = _normaliser(s)
+    normalise = workspace_normaliser(s.workspace)
     reports = []
     for name, (case_list, context) in sets.items():
         case_list = case_list[:limit] if limit else case_list
@@ -149,18 +150,6 @@ def _case_sets(
         "held-out": lambda: held_out_cases(data_dir(data)),
         "independent": lambda: from_file(_existing(s.workspace / "eval" / "independent.yaml")),
     }, console)  # fmt: skip
-
-
-def _normaliser(s: Any) -> Any:
-    """Form values made exact as the bot makes them before an approval card is shown."""
-    from tools.form_input import conventions_of, normalise_call
-    from tools.forms import load_forms
-    from tools.process_defs import load_processes
-
-    forms = load_forms(s.workspace)
-    wraps = {n: str(p.form) for n, p in load_processes(s.workspace).items() if p.form}
-    conventions = conventions_of(s.workspace)
-    return lambda tool, args, day: normalise_call(tool, args, forms, wraps, conventions, day)
 
 
 def _run_label(

@@ -43,16 +43,11 @@ def scratch_app(settings: Any, day: date, root: Path, chat_model: Any = None) ->
 
 
 def normaliser_for(app: Any) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
-    from tools.form_input import conventions_of, normalise_call
-    from tools.forms import load_forms
-    from tools.process_defs import load_processes
+    """Proposed calls made exact as ``app``'s bot makes them, on the app's day."""
+    from tools.form_input import workspace_normaliser
 
-    workspace = app.settings.workspace
-    forms = load_forms(workspace)
-    wraps = {n: str(p.form) for n, p in load_processes(workspace).items() if p.form}
-    conventions = conventions_of(workspace)
-    day = app.settings.today
-    return lambda tool, args: normalise_call(tool, args, forms, wraps, conventions, day)
+    normalise, day = workspace_normaliser(app.settings.workspace), app.settings.today
+    return lambda tool, args: normalise(tool, args, day)
 
 
 def run_suite(

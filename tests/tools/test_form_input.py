@@ -92,3 +92,57 @@ def test_the_registry_makes_proposed_values_exact_before_anything_is_approved(
     day = _field_of(form, "date")
     args = registry.validate("start_process", {"name": name, "inputs": {day: "yesterday"}})
     assert args.inputs == {day: "2026-03-19"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("workspace", DEMOS, ids=lambda p: p.name)
+def test_a_choice_misspelt_by_a_letter_is_read_and_one_near_two_stays(workspace: Path) -> None:
+    forms = load_forms(workspace)
+    form, field = next(
+        (f, x) for f in forms.values() for x in f.fields if any(len(o) >= 6 for o in x.options)
+    )
+    option = next(o for o in field.options if len(o) >= 6)
+    typo = option[:2] + option[3:]  # one letter dropped
+    assert normalise_values(form, {field.name: typo}, Conventions(), TODAY) == {field.name: option}
+    assert normalise_values(form, {field.name: "zzzz"}, Conventions(), TODAY) == {
+        field.name: "zzzz"
+    }
+    from tools.form_input import _option
+
+    assert _option(["review", "reviews"], "reviw") == "reviw"  # two are as close: not guessed
+
+
+@pytest.mark.parametrize("workspace", DEMOS, ids=lambda p: p.name)
+def test_an_email_to_a_team_mailbox_by_name_goes_to_its_address(
+    workspace: Path, tmp_path: Path
+) -> None:
+    from bot.config import Settings
+    from memory.db import Database
+    from tools import build_tools
+    from tools.form_input import workspace_normaliser
+    from tools.workspace import load_profile
+
+    mailboxes = load_profile(workspace).mailboxes
+    name, address = next(iter(mailboxes.items()))
+    said = f"the {name.replace('_', ' ').upper()} team"
+    normalise = workspace_normaliser(workspace)
+    call = normalise("send_email", {"to": said, "cc": [address, "nobody"]}, TODAY)
+    assert call == {"to": [address], "cc": [address, "nobody"]}
+
+    settings = Settings(_env_file=None, workspace=workspace, data_dir=tmp_path, today=TODAY)  # type: ignore[call-arg]
+    registry, _ = build_tools(settings, Database(tmp_path / "state.db"))
+    args = registry.validate("draft_email", {"to": [said], "subject": "Hi", "body": "Hello"})
+    assert args.to == [address]  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="nobody"):  # a name no mailbox has is no address
+        registry.validate("draft_email", {"to": ["nobody"], "subject": "Hi", "body": "Hello"})
+
+
+def test_a_mailbox_is_found_by_its_address_and_only_when_one_matches() -> None:
+    from tools.email_outbox import mailbox_address
+
+    boxes = {"it_helpdesk": "it-helpdesk@x.example", "desk": "front.desk@x.example"}
+    assert mailbox_address("IT helpdesk", boxes) == "it-helpdesk@x.example"
+    assert mailbox_address("it-helpdesk", boxes) == "it-helpdesk@x.example"
+    assert mailbox_address("front desk", boxes) == "front.desk@x.example"
+    assert mailbox_address("the IT help desk", boxes) == "it-helpdesk@x.example"
+    assert mailbox_address("someone@y.example", boxes) == "someone@y.example"
+    assert mailbox_address("finance", boxes) == "finance"

@@ -48,6 +48,11 @@ TODAY = date(2026, 12, 2)  # a Wednesday
         ("3 Jan", date(2027, 1, 3)),  # in December, early January is next year's
         ("28 nov", date(2026, 11, 28)),
         ("29 February 2028", date(2028, 2, 29)),
+        ("this Wednesday", date(2026, 12, 2)),  # today is one
+        ("this Friday", date(2026, 12, 4)),
+        ("this monday", date(2026, 12, 7)),  # the coming one
+        ("Friday 04/12", date(2026, 12, 4)),
+        ("Fri 2026-12-04", date(2026, 12, 4)),
     ],
 )
 def test_dates_people_write(text: str, want: date) -> None:
@@ -56,7 +61,19 @@ def test_dates_people_write(text: str, want: date) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["lots", "", "may", "friday", "31 February", "Friday 14 March 2026", "14/13/2026", "2", "soon"],
+    [
+        "lots",
+        "",
+        "may",
+        "friday",
+        "31 February",
+        "Friday 14 March 2026",
+        "14/13/2026",
+        "2",
+        "soon",
+        "Monday 04/12",
+        "this week",
+    ],
 )
 def test_what_is_not_certainly_a_date_is_refused(text: str) -> None:
     assert parse_date(text, TODAY, "DMY") is None
@@ -89,13 +106,18 @@ def test_numeric_dates_follow_the_company_order() -> None:
         ("0,500", ".", Decimal("0.500")),
         ("-5", ".", Decimal("-5")),
         (".5", ".", Decimal("0.5")),
+        ("1.5k", ".", Decimal("1500")),
+        ("1,5k", ",", Decimal("1500")),
+        ("12 K", ".", Decimal("12000")),
     ],
 )
 def test_amounts_people_write(text: str, separator: str, want: Decimal) -> None:
     assert parse_amount(text, separator) == want  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("text", ["lots", "1,2,3", "12 34", "1.2.3,4", "", "4 2", "EUR", "1,23.4"])
+@pytest.mark.parametrize(
+    "text", ["lots", "1,2,3", "12 34", "1.2.3,4", "", "4 2", "EUR", "1,23.4", "k", "5kk"]
+)
 def test_what_is_not_certainly_an_amount_is_refused(text: str) -> None:
     assert parse_amount(text, ".") is None
 
@@ -110,6 +132,8 @@ def test_what_is_not_certainly_an_amount_is_refused(text: str) -> None:
         ("42 euros", (Decimal("42"), "EUR")),
         ("12 pounds", (Decimal("12"), "GBP")),
         ("620", (Decimal("620"), None)),
+        ("€1.5k", (Decimal("1500"), "EUR")),
+        ("2k GBP", (Decimal("2000"), "GBP")),
     ],
 )
 def test_money_with_its_currency(text: str, want: tuple[Decimal, str | None]) -> None:
