@@ -160,6 +160,7 @@ def vendor_settled(workspace: Path, data_dir: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a child process per I/O point: over 300 s on a slow 2-core machine
 def test_a_process_run_with_approvals_survives_a_kill_at_every_io_point(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
