@@ -155,12 +155,18 @@ class ActionRunner:
 
     @staticmethod
     def describe_for_model(request: ApprovalRequest) -> GatedText:
-        who = f"someone with the {request.role!r} role" if request.role else "the requester"
+        who = _approver(request, "the requester")
         return GatedText.of(
             f"Not done yet: action {request.action_id} ({request.summary}) is waiting for approval "
             f"by {who}. Tell the person it will happen once approved; do not call the tool again.",
             request.action_id,
         )
+
+    @staticmethod
+    def describe_for_person(request: ApprovalRequest) -> str:
+        """The reply when the model wrote none after proposing: what waits, and for whom."""
+        who = _approver(request, "you")
+        return f"Ready for approval: {request.summary}. Nothing happens until {who} approves it."
 
     # ---- deciding --------------------------------------------------------------------------
     def decide(
@@ -333,3 +339,7 @@ def delivery_outcome(msg: OutboxMessage) -> tuple[Literal["done", "failed", "unk
 
 def _conversation(action: PendingAction) -> str:
     return f"{action.channel}:{action.thread}"
+
+
+def _approver(request: ApprovalRequest, requester: str) -> str:
+    return f"someone with the {request.role!r} role" if request.role else requester

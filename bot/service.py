@@ -253,11 +253,13 @@ class Service:
         roles = self.roles_of(inbound.user)
         ctx = self.actions.context_for(inbound, roles)
         cited: list[Citation] = []
+        proposed: list[ApprovalRequest] = []
 
         def gate(spec: Any, args: Any, tool_ctx: Any) -> str:
             if stopped():  # the answer was stopped: nothing new is proposed
                 return "The person stopped this request; nothing was proposed."
             request = self.actions.propose(spec, args, tool_ctx, cited)
+            proposed.append(request)
             emit(request)
             return self.actions.describe_for_model(request)
 
@@ -286,7 +288,7 @@ class Service:
                     cited.extend(found)
                     emit(CitationEvent(tuple(found)))
             elif kind == "final":
-                answer = clean_answer(payload) or self._fallback_answer(prefetched)
+                answer = clean_answer(payload) or self._fallback_answer(prefetched, proposed)
                 emit(Final(note + answer, tuple(cited)))
 
     def _prefetch(self, emit: Emit, inbound: Inbound, ctx: Any, cited: list[Citation]) -> list[Any]:
@@ -321,9 +323,11 @@ class Service:
             ),
         ]
 
-    @staticmethod
-    def _fallback_answer(prefetched: Any) -> str:
-        """When the model wrote no usable answer: quote the best passage found, with its source."""
+    def _fallback_answer(self, prefetched: Any, proposed: list[ApprovalRequest]) -> str:
+        """When the model wrote no usable answer: name what waits for approval, else quote the
+        best passage found, with its source."""
+        if proposed:
+            return self.actions.describe_for_person(proposed[-1])
         hits = (getattr(prefetched, "data", None) or {}).get("hits") or []
         if not hits or not hits[0].get("text"):
             return "I could not write an answer this time; please ask again in other words."

@@ -69,6 +69,18 @@ async def test_proposal_waits_then_runs_exactly_once(app: App, model: ScriptedCh
     assert len(submissions(app)) == 1
 
 
+async def test_a_proposal_without_a_written_reply_says_what_waits(
+    app: App, model: ScriptedChatModel
+) -> None:
+    model.enqueue(tool_call("submit_form", form="expense_claim", values=CLAIM), " ")
+    events = await collect(app.service.handle(inbound("File my taxi receipt, 42 EUR")))
+    request = of_kind(events, "approval_request")[0]
+    final = of_kind(events, "final")[-1]
+    assert final.text.startswith(f"Ready for approval: {request.summary}.")
+    assert "could not write" not in final.text
+    assert submissions(app) == []
+
+
 async def test_result_goes_back_into_the_thread(app: App, model: ScriptedChatModel) -> None:
     model.enqueue(tool_call("submit_form", form="expense_claim", values=CLAIM), "Please approve.")
     request = of_kind(await collect(app.service.handle(inbound("file it"))), "approval_request")[0]
