@@ -35,7 +35,7 @@ run: $(VENV)/.installed
 	$(BIN)/rpa-agent run
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check bot tools memory prompts tests
