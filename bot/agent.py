@@ -12,6 +12,7 @@ which stores a ``PendingAction`` and tells the model it waits for a person.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -127,7 +128,9 @@ class ToolRounds(AgentMiddleware):
     """After ``limit`` rounds of tool calls in one turn, the model must answer in words.
 
     Small models can call the same tool again and again; past the limit the tools are taken
-    away for that call, so every turn ends with an answer instead of a recursion error.
+    away for that call, so every turn ends with an answer instead of a recursion error. A call
+    repeated exactly within the turn would get the same result, so once one is, the tools are
+    taken away at once.
     """
 
     def __init__(self, limit: int) -> None:
@@ -135,13 +138,16 @@ class ToolRounds(AgentMiddleware):
         self.limit = max(1, limit)
 
     def _limited(self, request: ModelRequest) -> ModelRequest:
-        rounds = 0
+        calls: list[str] = []
         for message in reversed(request.messages):
             if isinstance(message, HumanMessage):
                 break
             if isinstance(message, AIMessage) and message.tool_calls:
-                rounds += 1
-        return request.override(tools=[]) if rounds >= self.limit else request
+                calls.append(
+                    json.dumps([(c["name"], c["args"]) for c in message.tool_calls], sort_keys=True)
+                )
+        repeated = len(set(calls)) < len(calls)
+        return request.override(tools=[]) if repeated or len(calls) >= self.limit else request
 
     def wrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]

@@ -252,14 +252,24 @@ def test_question_heuristic() -> None:
 async def test_a_model_that_keeps_calling_tools_is_made_to_answer(
     app: App, model: ScriptedChatModel
 ) -> None:
-    search = tool_call("search_process_docs", query="travel")
-    model.enqueue(search, search, search)
-
+    model.enqueue(*(tool_call("search_process_docs", query=q) for q in ("travel", "trips", "fly")))
     model.enqueue("the travel rules are ...")
     events = await collect(app.service.handle(inbound("Find the travel rules for me")))
     assert not of_kind(events, "error")
     assert of_kind(events, "final")[0].text == "the travel rules are ..."
     assert [bool(t) for t in model.tools_per_call] == [True, True, True, False]
+
+
+async def test_a_call_repeated_exactly_takes_the_tools_away_at_once(
+    app: App, model: ScriptedChatModel
+) -> None:
+    refused = tool_call("submit_form", form="expense_claim", values={"amount": "lots"})
+    model.enqueue(refused, refused, "I need the amount as a number.")
+    events = await collect(app.service.handle(inbound("File my taxi receipt")))
+    assert not of_kind(events, "approval_request")
+    assert of_kind(events, "final")[-1].text == "I need the amount as a number."
+    assert [bool(t) for t in model.tools_per_call] == [True, True, False]
+    assert model.remaining == 0
 
 
 async def test_an_unusable_answer_falls_back_to_the_best_passage(
