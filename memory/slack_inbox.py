@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +34,7 @@ from memory.db import Database
 from memory.leases import LEASE_SECONDS, owner_gone, process_owner
 from memory.sql import Connection
 
-__all__ = ["LEASE_SECONDS", "Inbox", "Spool", "Turn", "owner_gone", "process_owner"]
+__all__ = ["LEASE_SECONDS", "Claim", "Inbox", "Spool", "Turn", "owner_gone", "process_owner"]
 
 
 class _Connections:
@@ -105,6 +105,16 @@ class Spool:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A turn to claim: the message it answers, its event id, what is owed, the thread joined."""
+
+    message_key: str
+    event_id: str | None
+    payload: dict[str, Any]
+    thread: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class Turn:
     """An accepted turn as stored: what to answer and where its reply already is."""
 
@@ -144,30 +154,42 @@ class Inbox:
         ``thread`` (channel, thread ts) joins that thread in the same transaction
         (``memory/slack_state.py``: follow-ups there need no mention).
         """
+        return self.accept_many([Claim(message_key, event_id, payload, thread)])[0]
+
+    def accept_many(self, claims: Sequence[Claim]) -> list[bool]:
+        """Claim several turns in one transaction, in order (a later claim of a message or an
+        event claimed earlier in the list is refused too); whether each was claimed."""
+        taken: list[bool] = []
         with self.db.transaction() as conn:
-            taken = conn.execute(
-                "SELECT 1 FROM slack_inbox WHERE message_key = ? OR event_id = ?",
-                (message_key, event_id),
-            ).fetchone()
-            if taken is not None:
-                return False
-            # Two replicas given one event: the loser's insert waits for the winner's commit,
-            # then finds the message (or the event id) taken and inserts nothing.
-            cur = conn.execute(
-                "INSERT INTO slack_inbox"
-                " (message_key, event_id, payload, owner, lease_until, accepted_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (message_key, event_id, json.dumps(payload), self.owner, self._until(), now_iso()),
+            for claim in claims:
+                taken.append(self._claim(conn, claim))
+        return taken
+
+    def _claim(self, conn: Connection, claim: Claim) -> bool:
+        taken = conn.execute(
+            "SELECT 1 FROM slack_inbox WHERE message_key = ? OR event_id = ?",
+            (claim.message_key, claim.event_id),
+        ).fetchone()
+        if taken is not None:
+            return False
+        # Two replicas given one event: the loser's insert waits for the winner's commit,
+        # then finds the message (or the event id) taken and inserts nothing.
+        cur = conn.execute(
+            "INSERT INTO slack_inbox"
+            " (message_key, event_id, payload, owner, lease_until, accepted_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (claim.message_key, claim.event_id, json.dumps(claim.payload), self.owner,
+             self._until(), now_iso()),
+        )  # fmt: skip
+        if cur.rowcount != 1:
+            return False
+        if claim.thread is not None:
+            conn.execute(
+                "INSERT INTO joined_threads (channel, thread, joined_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (*claim.thread, now_iso()),
             )
-            if cur.rowcount != 1:
-                return False
-            if thread is not None:
-                conn.execute(
-                    "INSERT INTO joined_threads (channel, thread, joined_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT DO NOTHING",
-                    (*thread, now_iso()),
-                )
-            return True
+        return True
 
     def placed(self, key: str, reply_ts: str) -> None:
         """The reply's first message is in the thread: a later attempt continues it."""

@@ -2,7 +2,7 @@
 
 The real bolt app serves signed Events API requests on loopback (the load comes from another
 process: ``bot/bench/slack_load.py``); a stand-in Slack Web API (an aiohttp server answering
-``ok``) records when each thread's first message arrives and how many messages each thread
+``ok``, another process too: ``bot/bench/slack_stub.py``) records when each thread's first message arrives and how many messages each thread
 got. The acknowledgement rows hold the conversation service busy (as a long generation would)
 until every event has been acknowledged, so the figures show that acknowledgement never waits
 for the model. With ``decoding``, the configured model also decodes a long reply in the same
@@ -22,10 +22,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from bot.bench.report import percentile
 from bot.bench.slack_load import SECRET, THREAD, fire_from_another_process
+from bot.bench.slack_stub import SlackStub
 from bot.config import Settings
 from bot.events import Event, Final, Inbound, TextDelta
 
@@ -60,60 +59,6 @@ class BusyService:
 
     def stop(self, conversation_id: str) -> bool:
         return False
-
-
-class SlackStub:
-    """A minimal Slack Web API on loopback: every method answers ok; per thread, the time of
-    its first message and how many messages were posted in it are kept."""
-
-    def __init__(self) -> None:
-        self.first_post: dict[str, float] = {}
-        self.posts: dict[str, int] = {}
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.port = 0
-
-    async def _method(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        body: Any = {}
-        if request.can_read_body:
-            body = (
-                await request.json()
-                if request.content_type == "application/json"
-                else await request.post()
-            )
-        if method == "auth.test":
-            return web.json_response({"ok": True, "user_id": "UBOT", "bot_id": "BBOT"})
-        thread = str(body.get("thread_ts") or "")
-        if method == "chat.postMessage" and thread:
-            self.posts[thread] = self.posts.get(thread, 0) + 1
-        if (
-            method in ("chat.postMessage", "chat.update")
-            and thread
-            and thread not in self.first_post
-        ):
-            self.first_post[thread] = time.perf_counter()
-        return web.json_response(
-            {"ok": True, "ts": f"{time.time():.6f}", "channel": body.get("channel", "C1")}
-        )
-
-    def start(self) -> SlackStub:
-        app = web.Application()
-        app.router.add_post("/api/{method}", self._method)
-        self._thread.start()
-
-        async def serve() -> None:
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-        asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 @contextmanager

@@ -53,7 +53,9 @@ def on_message_event(
     text = event.get("text") or ""
     mentioned = mentioned or bool(bot_user and f"<@{bot_user}>" in text)
     direct = event.get("channel_type") == "im"
-    follow_up = event.get("thread_ts") is not None and surface.threads.contains(channel, thread)
+    follow_up = event.get("thread_ts") is not None and (
+        surface.threads.contains(channel, thread) or turns.joining(channel, thread)
+    )
     if not (mentioned or direct or follow_up):
         return
     question = _strip_mention(text, bot_user)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from memory.db import Database
-from memory.slack_inbox import Inbox, owner_gone, process_owner
+from memory.slack_inbox import Claim, Inbox, owner_gone, process_owner
 
 
 def _inbox(tmp_path: Path, owner: str | None = None, clock: float = 1000.0) -> Inbox:
@@ -80,3 +80,18 @@ def _dead_pid() -> int:
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                            capture_output=True, text=True, check=True)  # fmt: skip
     return int(child.stdout)
+
+
+def test_claims_made_together_are_each_claimed_once_in_order(state_target: str) -> None:
+    inbox = Inbox(Database(state_target), clock=lambda: 1000.0)
+    assert inbox.accept("msg:C1:0.5", "Ev0", {})
+    claims = [
+        Claim("msg:C1:1.0", "Ev1", {"kind": "turn"}, ("C1", "1.0")),
+        Claim("msg:C1:1.0", "Ev2", {}),  # the message + app_mention deliveries of one mention
+        Claim("msg:C1:2.0", "Ev1", {}),  # a retry of an event claimed earlier in the same list
+        Claim("msg:C1:0.5", None, {}),  # claimed before the list
+        Claim("msg:C1:3.0", None, {}),
+    ]
+    assert inbox.accept_many(claims) == [True, False, False, False, True]
+    assert sorted(t.key for t in inbox.open_turns()) == ["msg:C1:0.5", "msg:C1:1.0", "msg:C1:3.0"]
+    assert inbox.accept_many([]) == []

@@ -16,9 +16,10 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from bot.priority import Priority
 from bot.slack.app import surface_of
 from bot.slack.dispatch import Dispatcher
+from bot.slack.turns import claiming
 from memory.db import Database
 from memory.slack_inbox import Spool
-from tests.slack.conftest import Rig, mention, sign
+from tests.slack.conftest import Rig, mention, message, sign
 
 HEADERS = {"Content-Type": "application/json"}
 
@@ -239,3 +240,24 @@ def test_an_event_is_stored_before_its_acknowledgement(rig: Rig) -> None:
     assert '"EvKeep"' in stored[0][-1][1]
     rig.drain()
     assert spool.pending() == []
+
+
+def test_events_handed_over_together_are_claimed_together_once_each(rig: Rig) -> None:
+    """The dispatcher's batches: the listeners' claims are stored when the batch ends, a repeat
+    inside the batch is skipped, and a follow-up in a thread joined by the same batch counts."""
+    surface = surface_of(rig.app)
+    first = mention("first", ts="600.0")
+    deliveries = [
+        ("EvT1", first),
+        ("EvT2", {**first, "type": "message"}),  # the same mention's message delivery
+        ("EvT3", message("and a follow-up", ts="601.0", thread_ts="600.0")),  # no mention
+    ]
+    with claiming():
+        for event_id, event in deliveries:
+            envelope = {"type": "event_callback", "event_id": event_id, "event": event}
+            assert rig.app.dispatch(BoltRequest(body=envelope, mode="socket_mode")).status == 200
+        assert surface.inbox.open_turns() == []  # nothing is claimed before the batch ends
+    rig.drain()
+    calls = rig.service.calls_to("handle")
+    assert [c.args[0].text for c in calls] == ["first", "and a follow-up"]
+    assert {c.args[0].conversation_id for c in calls} == {"C100:600.0"}
