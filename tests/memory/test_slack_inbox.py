@@ -9,6 +9,7 @@ from pathlib import Path
 
 from memory.db import Database
 from memory.slack_inbox import Claim, Inbox, owner_gone, process_owner
+from memory.slack_state import JoinedThreads
 
 
 def _inbox(tmp_path: Path, owner: str | None = None, clock: float = 1000.0) -> Inbox:
@@ -83,15 +84,20 @@ def _dead_pid() -> int:
 
 
 def test_claims_made_together_are_each_claimed_once_in_order(state_target: str) -> None:
-    inbox = Inbox(Database(state_target), clock=lambda: 1000.0)
+    db = Database(state_target)
+    inbox = Inbox(db, clock=lambda: 1000.0)
     assert inbox.accept("msg:C1:0.5", "Ev0", {})
     claims = [
         Claim("msg:C1:1.0", "Ev1", {"kind": "turn"}, ("C1", "1.0")),
         Claim("msg:C1:1.0", "Ev2", {}),  # the message + app_mention deliveries of one mention
         Claim("msg:C1:2.0", "Ev1", {}),  # a retry of an event claimed earlier in the same list
         Claim("msg:C1:0.5", None, {}),  # claimed before the list
-        Claim("msg:C1:3.0", None, {}),
+        Claim("msg:C1:3.0", None, {}, ("C1", "3.0")),
+        Claim("msg:C1:4.0", "Ev0", {}, ("C1", "4.0")),  # an event claimed before: no thread
     ]
-    assert inbox.accept_many(claims) == [True, False, False, False, True]
+    assert inbox.accept_many(claims) == [True, False, False, False, True, False]
+    threads = JoinedThreads(db)
+    assert threads.contains("C1", "1.0") and threads.contains("C1", "3.0")
+    assert not threads.contains("C1", "4.0")
     assert sorted(t.key for t in inbox.open_turns()) == ["msg:C1:0.5", "msg:C1:1.0", "msg:C1:3.0"]
     assert inbox.accept_many([]) == []
