@@ -224,8 +224,10 @@ class Dispatcher:
         with self._changed:
             quiet = self.priority.idle_for() >= self.quiet or self._closed
             taken: list[_Delivery] = []
-            while self._queue and len(taken) < most and (
-                quiet or self._clock() - self._queue[0].queued_at >= self.patience
+            while (
+                self._queue
+                and len(taken) < most
+                and (quiet or self._clock() - self._queue[0].queued_at >= self.patience)
             ):
                 taken.append(self._queue.popleft())
             return taken

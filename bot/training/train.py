@@ -118,12 +118,14 @@ class PrefixTrainer:
         """Encode the prefix with the adapter as it is now (no gradient, no dropout)."""
         import torch
 
+        from bot.llm.engine.kv_cache import cache_of
+
         was_training = self.model.training
         self.model.eval()
         with torch.no_grad():
             ids = torch.tensor([self.prefix], device=self.device)
             out = self.model(input_ids=ids, use_cache=True)
-        cache = out.past_key_values
+        cache = cache_of(out)
         self.cached = [(layer.keys, layer.values) for layer in cache.layers]
         self.model.train(was_training)
 
@@ -131,6 +133,8 @@ class PrefixTrainer:
         """Mean cross-entropy over the reply tokens of ``batch`` (a tensor with a graph)."""
         import torch
         from transformers import DynamicCache
+
+        from bot.llm.engine.kv_cache import cache_kwargs
 
         p = len(self.prefix)
         rows = [list(e.prompt[p:]) + list(e.target) for e in batch]
@@ -151,7 +155,7 @@ class PrefixTrainer:
         positions = torch.arange(p, p + width).unsqueeze(0).expand(n, -1)
         out = self.model(
             input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device),
-            past_key_values=cache, use_cache=True,
+            **cache_kwargs(self.model, cache), use_cache=True,
         )  # fmt: skip
         logits = out.logits[:, :-1].float()
         gold = labels[:, 1:].to(self.device)

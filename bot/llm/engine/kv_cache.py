@@ -10,6 +10,7 @@ trimming columns no row uses any more, and cutting a copy of a prefix for the pr
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,3 +170,31 @@ def prefix_copy(
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Owned copies of the first ``length`` positions of a single sequence's cache."""
     return [(k[..., :length, :].clone(), v[..., :length, :].clone()) for k, v in tensors]
+
+
+def cache_kwargs(model: Any, cache: Any) -> dict[str, Any]:
+    """``cache`` as the keyword the installed transformers' forward takes: ``cache`` in newer
+    releases, ``past_key_values`` (deprecated there, removed in 5.40) before."""
+    return {_cache_keyword(type(_base_of(model))): cache}
+
+
+def cache_of(output: Any) -> Any:
+    """The cache a forward pass returned, under either of its names."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
+def _base_of(model: Any) -> Any:
+    """The transformers model under a PEFT wrapper (whose forward takes ``**kwargs``)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+_KEYWORDS: dict[type[Any], str] = {}
+
+
+def _cache_keyword(model_class: type[Any]) -> str:
+    if model_class not in _KEYWORDS:
+        parameters = inspect.signature(model_class.forward).parameters
+        _KEYWORDS[model_class] = "cache" if "cache" in parameters else "past_key_values"
+    return _KEYWORDS[model_class]

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from bot.llm.engine.fast_decode import FastDecoder
-from bot.llm.engine.kv_cache import BatchKV, SlabCache
+from bot.llm.engine.kv_cache import BatchKV, SlabCache, cache_kwargs
 from bot.llm.engine.model import LoadedModel
 from bot.llm.engine.options import DecodingOptions, StopFilter
 from bot.llm.engine.prefix_cache import PrefixCache
@@ -348,7 +348,7 @@ class Scheduler:
                 input_ids=torch.tensor([tokens], device=device),
                 attention_mask=mask,
                 position_ids=torch.arange(end - len(tokens), end, device=device)[None],
-                past_key_values=cache,
+                **cache_kwargs(self.loaded.model, cache),
                 use_cache=True,
                 logits_to_keep=keep,
             )
@@ -394,7 +394,7 @@ class Scheduler:
                         input_ids=ids,
                         attention_mask=batch.mask,
                         position_ids=positions,
-                        past_key_values=batch.cache,
+                        **cache_kwargs(self.loaded.model, batch.cache),
                         use_cache=True,
                     ).logits[:, -1, :]
         except STEP_ERRORS as exc:

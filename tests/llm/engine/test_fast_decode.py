@@ -23,7 +23,7 @@ from bot.bench.batching import bytes_per_token
 from bot.config import Settings
 from bot.llm import loading
 from bot.llm.engine.fast_decode import FastDecoder
-from bot.llm.engine.kv_cache import BatchKV, SlabCache
+from bot.llm.engine.kv_cache import BatchKV, SlabCache, cache_kwargs
 from bot.llm.engine.model import LoadedModel
 from bot.llm.engine.options import DecodingOptions
 from bot.llm.engine.quantize import fp16_available, store_fp16_weights
@@ -38,7 +38,7 @@ def prefilled(model: LlamaForCausalLM, prompts: list[list[int]]) -> BatchKV:
     batch: BatchKV | None = None
     for prompt in prompts:
         cache = SlabCache(model.config.num_hidden_layers)
-        model(input_ids=torch.tensor([prompt]), past_key_values=cache, use_cache=True)
+        model(input_ids=torch.tensor([prompt]), **cache_kwargs(model, cache), use_cache=True)
         kv = BatchKV(cache, torch.ones(1, len(prompt), dtype=torch.long))
         if batch is None:
             batch = kv
@@ -73,7 +73,7 @@ def test_the_lean_step_gives_transformers_logits_on_a_left_padded_batch(weights:
                 input_ids=ids,
                 attention_mask=reference.mask,
                 position_ids=positions,
-                past_key_values=reference.cache,
+                **cache_kwargs(model, reference.cache),
                 use_cache=True,
             ).logits[:, -1, :]
             assert got.shape == (2, 101)
