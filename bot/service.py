@@ -254,6 +254,7 @@ class Service:
         ctx = self.actions.context_for(inbound, roles)
         cited: list[Citation] = []
         proposed: list[ApprovalRequest] = []
+        refused: list[Any] = []  # write calls whose values were refused (ToolResult)
 
         def gate(spec: Any, args: Any, tool_ctx: Any) -> str:
             if stopped():  # the answer was stopped: nothing new is proposed
@@ -283,12 +284,16 @@ class Service:
             elif kind == "tool_call":
                 emit(ToolActivity(payload["name"], self._activity(payload["name"])))
             elif kind == "tool_result":
+                if _refused(payload.artifact):
+                    refused.append(payload.artifact)
                 found = _new_citations(citations_from_artifact(payload.artifact), cited)
                 if found:
                     cited.extend(found)
                     emit(CitationEvent(tuple(found)))
             elif kind == "final":
-                answer = clean_answer(payload) or self._fallback_answer(prefetched, proposed)
+                answer = clean_answer(payload) or self._fallback_answer(
+                    prefetched, proposed, refused, inbound.surface
+                )
                 emit(Final(note + answer, tuple(cited)))
 
     def _prefetch(self, emit: Emit, inbound: Inbound, ctx: Any, cited: list[Citation]) -> list[Any]:
@@ -323,11 +328,16 @@ class Service:
             ),
         ]
 
-    def _fallback_answer(self, prefetched: Any, proposed: list[ApprovalRequest]) -> str:
-        """When the model wrote no usable answer: name what waits for approval, else quote the
-        best passage found, with its source."""
+    def _fallback_answer(
+        self, prefetched: Any, proposed: list[ApprovalRequest], refused: list[Any], surface: str
+    ) -> str:
+        """When the model wrote no usable answer: name what waits for approval, else what was
+        wrong with the request it tried to make, else quote the best passage found, with its
+        source."""
         if proposed:
             return self.actions.describe_for_person(proposed[-1])
+        if refused:
+            return refusal_for_person(refused[-1].errors, surface)
         hits = (getattr(prefetched, "data", None) or {}).get("hits") or []
         if not hits or not hits[0].get("text"):
             return "I could not write an answer this time; please ask again in other words."
@@ -447,3 +457,29 @@ def _bounded(text: str, max_tokens: int) -> tuple[str, str]:
 
 
 __all__ = ["ApprovalRequest", "Service", "citations_from_artifact"]
+
+
+REFUSED = (
+    "I could not turn that into a request: {problems}. Say which form or process you mean "
+    "(`{forms}` lists the forms), or add what is missing."
+)
+
+
+def _refused(artifact: Any) -> bool:
+    """Whether a tool result is a write call refused for its values (the form's own checks)."""
+    return (
+        getattr(artifact, "ok", True) is False
+        and getattr(artifact, "status", "") == "invalid"
+        and bool(getattr(artifact, "errors", None))
+    )
+
+
+def refusal_for_person(errors: dict[str, str], surface: str = "") -> str:
+    """What the checks found, for the person: a form's messages name their field's label
+    ("Access level is required"); others get the argument's name in front."""
+    problems = "; ".join(
+        message if message[:1].isupper() or name in message else f"{name}: {message}"
+        for name, message in ((n, m.rstrip(".")) for n, m in errors.items())
+    )
+    forms = "/rpa forms" if surface == "slack" else "/forms"  # Slack's one command, or the chat's
+    return REFUSED.format(problems=problems, forms=forms)

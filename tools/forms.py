@@ -148,7 +148,7 @@ def validate_values(
     errors: dict[str, str] = {}
     for name in values:
         if name not in {f.name for f in form.fields}:
-            errors[name] = f"is not a field of the {form.title} form"
+            errors[name] = f"{name!r} is not a field of the {form.title} form"
     for f in form.fields:
         raw = values.get(f.name)
         if _blank(raw):

@@ -7,16 +7,20 @@ model is scripted, so each scenario proves the wiring from message to side effec
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from bot.config import Settings
+from bot.config import DEFAULT_WORKSPACE, Settings
 from bot.service import VisibleStream
 from bot.wiring import App, build_app
 from tests.bot.conftest import collect, inbound, of_kind
 from tests.fakes.chat_model import ScriptedChatModel, tool_call
+from tools.forms import load_forms
 
 CLAIM = {
     "expense_date": "2026-11-20",
@@ -296,3 +300,30 @@ def test_streamed_text_never_shows_tool_call_markup() -> None:
     assert unclosed.feed("Answer: <tool") == "Answer: "
     assert unclosed.feed('_call>{"name": "search_process_docs"') == ""
     assert unclosed.feed(" and more") == ""
+
+
+@pytest.mark.parametrize("company", ["acme", "harbourline"])
+async def test_a_refused_request_with_no_answer_tells_the_person_what_was_wrong(
+    company: str, tmp_path: Path
+) -> None:
+    """The model sent values the form refused and wrote nothing: the person reads what the
+    form's checks found, in words for people (never the text meant for the model)."""
+    workspace = shutil.copytree(DEFAULT_WORKSPACE.parent / company, tmp_path / company)
+    form = sorted(load_forms(workspace).values(), key=lambda f: f.name)[0]
+    settings = Settings(_env_file=None, workspace=workspace, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    model = ScriptedChatModel()
+    refused = tool_call("submit_form", form=form.name, values={"no_such_field": "x"})
+    model.enqueue(refused, refused, " ")  # a blank reply: nothing usable
+    app = build_app(settings, chat_model=model)
+    try:
+        events = await collect(app.service.handle(inbound("please file this for me")))
+    finally:
+        app.service.close()
+    assert not of_kind(events, "approval_request")
+    text = of_kind(events, "final")[-1].text
+    assert text.startswith("I could not turn that into a request: ")
+    assert f"'no_such_field' is not a field of the {form.title} form" in text
+    required = [f.label for f in form.fields if f.required and f.default is None]
+    assert required and all(f"{label} is required" in text for label in required)
+    assert "Invalid arguments" not in text and "submit_form" not in text
+    assert "`/forms` lists the forms" in text  # this surface's command (Slack's is /rpa forms)
