@@ -254,7 +254,7 @@ class Service:
         ctx = self.actions.context_for(inbound, roles)
         cited: list[Citation] = []
         proposed: list[ApprovalRequest] = []
-        refused: list[Any] = []  # write calls whose values were refused (ToolResult)
+        refusal: dict[str, str] = {}  # what the checks found in the last refused write call
 
         def gate(spec: Any, args: Any, tool_ctx: Any) -> str:
             if stopped():  # the answer was stopped: nothing new is proposed
@@ -285,14 +285,14 @@ class Service:
                 emit(ToolActivity(payload["name"], self._activity(payload["name"])))
             elif kind == "tool_result":
                 if _refused(payload.artifact):
-                    refused.append(payload.artifact)
+                    refusal = payload.artifact.errors
                 found = _new_citations(citations_from_artifact(payload.artifact), cited)
                 if found:
                     cited.extend(found)
                     emit(CitationEvent(tuple(found)))
             elif kind == "final":
                 answer = clean_answer(payload) or self._fallback_answer(
-                    prefetched, proposed, refused, inbound.surface
+                    prefetched, proposed, refusal, inbound.surface
                 )
                 emit(Final(note + answer, tuple(cited)))
 
@@ -329,15 +329,19 @@ class Service:
         ]
 
     def _fallback_answer(
-        self, prefetched: Any, proposed: list[ApprovalRequest], refused: list[Any], surface: str
+        self,
+        prefetched: Any,
+        proposed: list[ApprovalRequest],
+        refusal: dict[str, str],
+        surface: str,
     ) -> str:
         """When the model wrote no usable answer: name what waits for approval, else what was
         wrong with the request it tried to make, else quote the best passage found, with its
         source."""
         if proposed:
             return self.actions.describe_for_person(proposed[-1])
-        if refused:
-            return refusal_for_person(refused[-1].errors, surface)
+        if refusal:
+            return refusal_for_person(refusal, surface)
         hits = (getattr(prefetched, "data", None) or {}).get("hits") or []
         if not hits or not hits[0].get("text"):
             return "I could not write an answer this time; please ask again in other words."
@@ -456,9 +460,6 @@ def _bounded(text: str, max_tokens: int) -> tuple[str, str]:
     return kept, (CUT_NOTE.format(kept=len(kept), total=len(text)) if cut else "")
 
 
-__all__ = ["ApprovalRequest", "Service", "citations_from_artifact"]
-
-
 REFUSED = (
     "I could not turn that into a request: {problems}. Say which form or process you mean "
     "(`{forms}` lists the forms), or add what is missing."
@@ -477,9 +478,14 @@ def _refused(artifact: Any) -> bool:
 def refusal_for_person(errors: dict[str, str], surface: str = "") -> str:
     """What the checks found, for the person: a form's messages name their field's label
     ("Access level is required"); others get the argument's name in front."""
-    problems = "; ".join(
-        message if message[:1].isupper() or name in message else f"{name}: {message}"
-        for name, message in ((n, m.rstrip(".")) for n, m in errors.items())
-    )
+    problems = []
+    for name, message in errors.items():
+        message = message.rstrip(".")
+        problems.append(
+            message if message[:1].isupper() or name in message else f"{name}: {message}"
+        )
     forms = "/rpa forms" if surface == "slack" else "/forms"  # Slack's one command, or the chat's
-    return REFUSED.format(problems=problems, forms=forms)
+    return REFUSED.format(problems="; ".join(problems), forms=forms)
+
+
+__all__ = ["ApprovalRequest", "Service", "citations_from_artifact"]

@@ -2,14 +2,15 @@
 
 The real bolt app serves signed Events API requests on loopback (the load comes from another
 process: ``bot/bench/slack_load.py``); a stand-in Slack Web API (an aiohttp server answering
-``ok``, another process too: ``bot/bench/slack_stub.py``) records when each thread's first message arrives and how many messages each thread
-got. The acknowledgement rows hold the conversation service busy (as a long generation would)
-until every event has been acknowledged, so the figures show that acknowledgement never waits
-for the model. With ``decoding``, the configured model also decodes a long reply in the same
-process throughout the burst, so the server shares the two cores (and the GIL) with a real
-decode loop. With ``service_for``, the events are answered by a real conversation service
-(the configured model behind it), one of them a message far over the context window
-(``huge_tokens``), and the figures say whether each event was answered exactly once.
+``ok``, another process too: ``bot/bench/slack_stub.py``) records when each thread's first
+message arrives and how many messages each thread got. The acknowledgement rows hold the
+conversation service busy (as a long generation would) until every event has been acknowledged,
+so the figures show that acknowledgement never waits for the model. With ``decoding``, the
+configured model also decodes a long reply in the same process throughout the burst, so the
+server shares the two cores (and the GIL) with a real decode loop. With ``service_for``, the
+events are answered by a real conversation service (the configured model behind it), one of
+them a message far over the context window (``huge_tokens``), and the figures say whether each
+event was answered exactly once.
 """
 
 from __future__ import annotations

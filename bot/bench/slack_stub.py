@@ -14,6 +14,7 @@ generator's send times (``bot/bench/slack_load.py``, also a process of its own).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -116,16 +117,12 @@ class SlackStub:
         return dict(self._threads()["posts"])
 
     def stop(self) -> None:
-        child, self._child = self._child, None
+        child = self._child
         if child is None:
             return
-        try:
-            self._child = child
-            self._last = self._threads()
-        except OSError:
-            pass  # it is gone: what was read last stays
-        finally:
-            self._child = None
+        with contextlib.suppress(OSError):  # gone already: what was read last stays
+            self._last = self._threads()  # kept for reading after the stop
+        self._child = None
         assert child.stdin is not None
         child.stdin.close()
         try:

@@ -5,21 +5,21 @@ signature checks out the event is written to the spool (``memory/slack_inbox.py`
 server answers 200. ``SpoolWriter`` batches those writes, so a burst costs one commit per batch
 rather than one per event, and an event is acknowledged only once it is on disk. One
 ``Dispatcher`` thread then hands the queued events to bolt (which verifies again and runs the
-listener, which claims what the message is owed), in arrival order and up to ``CLAIM_BATCH``
-at a time, the batch's claims stored in one transaction when it ends (``turns.claiming``: one
+listener, which claims what the message is owed), in arrival order and up to ``CLAIM_BATCH`` at
+a time, the batch's claims stored in one transaction when it ends (``turns.claiming``: one
 transaction per event made a 500-event burst's first messages p99 1.8-2.1 s, batched 1.0-1.2
-s), and removes them from the spool; whatever is still there at the next start (a crash, a shutdown
-before the queue emptied) is handed over again then, as an already verified delivery.
+s), and removes them from the spool; whatever is still there at the next start (a crash, a
+shutdown before the queue emptied) is handed over again then, as an already verified delivery.
 
 Acknowledgements come first: the dispatcher takes the next event only when no request on the
 Slack path is being answered and none has been for ``quiet`` seconds (10 ms), and while one
 is, it gives the event loop the GIL after each event (``time.sleep(0)``; done after every
 event, that cost 1.3 ms of waiting for the GIL per event, a third of a 500-event burst's
-hand-over: its first messages' p99 went from 2.1-2.6 s to 1.6-1.8 s without it). An event and its listener cost a millisecond or more of
-CPU; started on a thread each as they arrived, a burst's events fought every pending
-acknowledgement for the GIL. So that a steady stream of requests cannot starve handling, an
-event that has waited ``patience`` seconds (0.1 s) is handed over anyway. An event whose
-handling fails is logged and the next one goes on.
+hand-over: its first messages' p99 went from 2.1-2.6 s to 1.6-1.8 s without it). An event
+and its listener cost a millisecond or more of CPU; started on a thread each as they arrived,
+a burst's events fought every pending acknowledgement for the GIL. So that a steady stream of
+requests cannot starve handling, an event that has waited ``patience`` seconds (0.1 s) is
+handed over anyway. An event whose handling fails is logged and the next one goes on.
 """
 
 from __future__ import annotations
